@@ -1,0 +1,148 @@
+# Copyright (c) oomguard.memory contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Selecting running processes by pid, comm, command line, systemd unit or cgroup.
+
+PRIVATE to the oomguard.memory collection. No compatibility promise.
+
+C(snapshot()) reads every process once; the selection functions work on that snapshot only,
+so they can be tested with invented data. Processes that exit while being read are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import namedtuple
+
+from ansible_collections.oomguard.memory.plugins.module_utils._cgroup import (
+    CGROUP_ROOT,
+    is_kubepods,
+    memory_v1_mount,
+    unified_mount,
+)
+from ansible_collections.oomguard.memory.plugins.module_utils._proc import (
+    PF_KTHREAD,
+    PROC,
+    ProcessGone,
+    iter_pids,
+    read_cgroups,
+    read_cmdline,
+    read_stat,
+)
+
+ProcessInfo = namedtuple(
+    "ProcessInfo", ("pid", "ppid", "comm", "kthread", "cmdline", "memory_cgroup", "systemd_cgroup")
+)
+COMM_MAX = 15
+
+
+def read_process(pid, proc=PROC, cmdline=False):
+    """Return a ProcessInfo for one pid; raises ProcessGone when it exited."""
+    comm, _state, ppid, flags = read_stat(pid, proc)
+    kthread = bool(flags & PF_KTHREAD)
+    memory_cgroup = systemd_cgroup = None
+    if not kthread:
+        memory_cgroup, systemd_cgroup = read_cgroups(pid, proc)
+    text = read_cmdline(pid, proc, limit=0) if cmdline and not kthread else ""
+    return ProcessInfo(pid, ppid, comm, kthread, text, memory_cgroup, systemd_cgroup)
+
+
+def snapshot(proc=PROC, cmdline=False):
+    """Return {pid: ProcessInfo} for every process that could be read; C(cmdline) also reads command lines."""
+    processes = {}
+    for pid in iter_pids(proc):
+        try:
+            processes[pid] = read_process(pid, proc, cmdline)
+        except (ProcessGone, OSError, ValueError, IndexError):
+            continue
+    return processes
+
+
+def in_cgroup(path, base):
+    """True when cgroup C(path) is C(base) or below it (paths as in /proc/PID/cgroup)."""
+    if path is None:
+        return False
+    base = "/" + base.strip("/")
+    if base == "/":
+        return True
+    return path == base or path.startswith(base + "/")
+
+
+def normalize_cgroup(path, mounts=None):
+    """Turn a cgroup path or a /sys/fs/cgroup/... directory into the form /proc/PID/cgroup prints.
+
+    C(mounts) lists the hierarchy mount points to strip (default: the v1 memory and the v2 mounts).
+    """
+    path = "/" + os.path.normpath("/" + path).strip("/")
+    if mounts is None:
+        mounts = [mount for mount in (memory_v1_mount(), unified_mount()) if mount]
+    for mount in sorted(mounts, key=len, reverse=True):
+        mount = mount.rstrip("/")
+        if path == mount:
+            return "/"
+        if path.startswith(mount + "/"):
+            return path[len(mount) :]
+    if path == CGROUP_ROOT:
+        return "/"
+    return path
+
+
+def unit_in_cgroup_path(path, unit):
+    """True when a systemd cgroup path runs through C(unit); a template ('foo@.service') matches its instances."""
+    if not path:
+        return False
+    stem, _dot, suffix = unit.rpartition(".")
+    template = stem.endswith("@")
+    for component in path.strip("/").split("/"):
+        if component == unit:
+            return True
+        if template and component.startswith(stem) and component.endswith("." + suffix):
+            return True
+    return False
+
+
+def descendants(processes, roots):
+    """Return the pids of all descendants of C(roots) in a snapshot (children, grandchildren, ...)."""
+    children = {}
+    for info in processes.values():
+        children.setdefault(info.ppid, []).append(info.pid)
+    found = set()
+    queue = list(roots)
+    while queue:
+        for child in children.get(queue.pop(), ()):
+            if child not in found and child not in roots:
+                found.add(child)
+                queue.append(child)
+    return found
+
+
+def kubepods_managed(info):
+    """True when the process lives in a cgroup that a kubelet manages."""
+    return is_kubepods(info.memory_cgroup) or is_kubepods(info.systemd_cgroup)
+
+
+def select_by_name(processes, name, exclude=()):
+    return sorted(pid for pid, info in processes.items() if info.comm == name and pid not in exclude)
+
+
+def select_by_pattern(processes, regex, exclude=()):
+    return sorted(
+        pid for pid, info in processes.items() if info.cmdline and regex.search(info.cmdline) and pid not in exclude
+    )
+
+
+def select_by_cgroup(processes, cgroup):
+    """Processes whose memory cgroup (or, failing that, systemd cgroup) is C(cgroup) or below it."""
+    return sorted(
+        pid
+        for pid, info in processes.items()
+        if in_cgroup(info.memory_cgroup, cgroup) or in_cgroup(info.systemd_cgroup, cgroup)
+    )
+
+
+def select_by_unit(processes, unit, control_group=None):
+    """Processes of a unit: below its ControlGroup when systemd told us, else those whose cgroup path names it."""
+    if control_group:
+        return sorted(pid for pid, info in processes.items() if in_cgroup(info.systemd_cgroup, control_group))
+    return sorted(pid for pid, info in processes.items() if unit_in_cgroup_path(info.systemd_cgroup, unit))

@@ -1,0 +1,342 @@
+# Copyright (c) oomguard.memory contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Benchmark of oom_facts on a large synthetic kernel log, side by side with grep, ping and setup.
+
+    python tests/benchmarks/bench_oom_facts.py              # 1,000,000 lines, best of 3 (about 1-2 minutes)
+    python tests/benchmarks/bench_oom_facts.py --quick      # 100,000 lines, for CI
+    python tests/benchmarks/bench_oom_facts.py --lines 500000 --repeat 5 --strict --json out.json
+
+What it runs (each timing is the best of --repeat runs, wall clock):
+
+* ``grep -c 'Killed process' LOG``: the floor for reading the file at all;
+* ``ansible -m ping``: the floor of any module run through ansible (start-up, AnsiballZ, connection);
+* ``oom_facts`` with ``log_paths: [LOG]`` and ``log_sources: []`` (``top_processes: 0``, so that the run is
+  the parse): its parse cost is its time minus the ping floor;
+* the same parser in-process, without ansible (``read_log_file()`` of the collection's module_utils, under the
+  interpreter the module gets), with the grep prefilter the module uses and with the pure Python one;
+* ``ansible -m setup`` and ``oom_facts`` with its defaults on this host;
+* the module's peak RSS on a log of --lines/10 lines and on the full log, measured exactly with an
+  ``ansible_python_interpreter`` wrapper that reports ``getrusage(RUSAGE_CHILDREN).ru_maxrss``.
+
+It also checks that oom_facts found exactly the kills the generator wrote. Targets (PASS/FAIL is printed; the
+exit status is 0 unless --strict): parse cost <= 3x grep; peak RSS on the full log <= the smaller log's + 10 %
+(no growth with the log size); default oom_facts faster than setup.
+
+Logs are generated once per recipe into .cache/bench/ (tests/lib/kernlog.py) and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+import kernlog
+import oomlab
+
+REPO_ROOT = oomlab.REPO_ROOT
+PARSE_TARGET_RATIO = 3.0
+RSS_TOLERANCE = 0.10
+
+IN_PROCESS = r"""
+import json, resource, shutil, sys, time
+collections, path, use_grep, repeat = sys.argv[1], sys.argv[2], sys.argv[3] == "grep", int(sys.argv[4])
+sys.path.insert(0, collections)
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import OomLogParser
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import read_log_file
+grep = shutil.which("grep") if use_grep else None
+gzip_bin = shutil.which("gzip") if use_grep else None
+times = []
+for _ in range(repeat):
+    parser = OomLogParser(max_kills=100)
+    start = time.perf_counter()
+    read_log_file(parser, path, path, grep, gzip_bin)
+    times.append(time.perf_counter() - start)
+result = parser.result()
+print(json.dumps({
+    "times": times,
+    "kill_count": result["kill_count"],
+    "last_pid": result["kills"][-1]["pid"] if result["kills"] else None,
+    "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+}))
+"""
+
+
+def best_of(repeat, function):
+    """Run ``function`` ``repeat`` times; return (best wall time, last return value)."""
+    best, value = None, None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        value = function()
+        elapsed = time.perf_counter() - start
+        best = elapsed if best is None else min(best, elapsed)
+    return best, value
+
+
+def module_ok(result):
+    if result.get("failed"):
+        raise SystemExit(f"module run failed: {json.dumps(result)[:2000]}")
+    return result
+
+
+def facts(result):
+    return module_ok(result)["ansible_facts"]["oom"]
+
+
+class Case:
+    """One module run through ansible, repeated: end-to-end wall time, and the module process's own wall time,
+    CPU time and peak RSS from an interpreter wrapper."""
+
+    def __init__(self, name, module, args, directory, interpreter):
+        self.name, self.module, self.args = name, module, args
+        self.wrapper, self.report = oomlab.rusage_interpreter(directory, python=interpreter)
+        self.walls, self.result = [], None
+
+    def run(self):
+        start = time.perf_counter()
+        self.result = module_ok(oomlab.run_module(self.module, self.args, interpreter=str(self.wrapper)))
+        self.walls.append(time.perf_counter() - start)
+
+    @property
+    def wall(self):
+        return min(self.walls)
+
+    def best(self, key):
+        return min(record[key] for record in oomlab.read_rusage_reports(self.report))
+
+    @property
+    def peak_rss_kib(self):
+        return max(oomlab.read_peak_rss_kib(self.report))
+
+
+def fmt_seconds(value):
+    return "-" if value is None else f"{value:8.3f}"
+
+
+def fmt_mib(kib):
+    return "-" if kib is None else f"{kib / 1024:7.1f} MiB"
+
+
+def verdict(ok):
+    return "PASS" if ok else "FAIL"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000, help="lines of the synthetic log (default 1M)")
+    parser.add_argument("--quick", action="store_true", help="100,000 lines (for CI)")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs per timing (default 3)")
+    parser.add_argument("--format", default="mixed", choices=["mixed", *kernlog.FORMATS], help="log format")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=REPO_ROOT / ".cache" / "bench", help="where logs are kept")
+    parser.add_argument("--gzip", action="store_true", help="also time oom_facts on a gzip copy of the log")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target or a check fails")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.lines = 100_000
+    repeat = max(1, args.repeat)
+    interpreter = oomlab.DEFAULT_INTERPRETER
+    started = time.perf_counter()
+
+    print(f"generating/reusing synthetic logs in {args.workdir} ...", flush=True)
+    big = kernlog.cached_kernel_log(args.workdir, args.lines, fmt=args.format, seed=args.seed)
+    small = kernlog.cached_kernel_log(args.workdir, max(1000, args.lines // 10), fmt=args.format, seed=args.seed)
+    gz = None
+    if args.gzip:
+        gz = kernlog.cached_kernel_log(args.workdir, args.lines, fmt=args.format, seed=args.seed, gz=True)
+    big_path = str(big.path)
+    file_args = {"log_paths": [big_path], "log_sources": [], "top_processes": 0}
+    checks = []
+
+    # grep: the floor for reading the file at all
+    grep = shutil.which("grep")
+    grep_time, grep_out = best_of(
+        repeat,
+        lambda: subprocess.run([grep, "-c", "Killed process", big_path], capture_output=True, check=False).stdout,
+    )
+    grep_count = int(grep_out.decode().strip() or 0)
+    checks.append((f"grep counts the {big.kills} generated kills", grep_count == big.kills))
+
+    # the parser in-process: same interpreter as the module, no ansible
+    print("timing the parser in-process ...", flush=True)
+    collections = str(oomlab.collections_path())
+    in_process = {}
+    for mode in ("grep", "python"):
+        completed = subprocess.run(
+            [interpreter, "-c", IN_PROCESS, collections, big_path, mode, str(repeat)], capture_output=True, check=False
+        )
+        if completed.returncode != 0:
+            raise SystemExit(f"in-process parser run failed:\n{completed.stderr.decode()[-3000:]}")
+        in_process[mode] = json.loads(completed.stdout)
+        checks.append(
+            (f"in-process ({mode} prefilter) kill_count == {big.kills}", in_process[mode]["kill_count"] == big.kills)
+        )
+
+    # ansible runs, interleaved so that load on the machine hits all of them alike
+    print(f"timing ansible runs ({repeat} rounds) ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="oomguard-bench-") as tmp:
+        cases = [
+            Case("ping", "ansible.builtin.ping", None, Path(tmp), interpreter),
+            Case("file", "oom_facts", file_args, Path(tmp), interpreter),
+            Case("small", "oom_facts", {**file_args, "log_paths": [str(small.path)]}, Path(tmp), interpreter),
+            Case("setup", "ansible.builtin.setup", None, Path(tmp), interpreter),
+            Case("default", "oom_facts", None, Path(tmp), interpreter),
+        ]
+        if gz is not None:
+            cases.append(Case("gz", "oom_facts", {**file_args, "log_paths": [str(gz.path)]}, Path(tmp), interpreter))
+        for _ in range(repeat):
+            for case in cases:
+                case.run()
+        case = {c.name: c for c in cases}
+        figures = {
+            name: {
+                "end_to_end_s": c.wall,
+                "module_wall_s": c.best("wall_s"),
+                "module_cpu_s": c.best("cpu_s"),
+                "peak_rss_kib": c.peak_rss_kib,
+            }
+            for name, c in case.items()
+        }
+
+    oom = facts(case["file"].result)
+    kills = oom["kills"]
+    last = kills[-1] if kills else {}
+    checks += [
+        (f"oom_facts kill_count == {big.kills} generated kills", oom["kill_count"] == big.kills),
+        (
+            f"oom_facts newest kill is the last generated one (pid {big.last_kill['pid']})",
+            last.get("pid") == big.last_kill["pid"] and last.get("comm") == big.last_kill["comm"],
+        ),
+        (
+            f"  ... with constraint {big.last_kill['constraint']} and oom_memcg {big.last_kill['oom_memcg']}",
+            last.get("constraint") == big.last_kill["constraint"]
+            and last.get("oom_memcg") == big.last_kill["oom_memcg"],
+        ),
+        (f"oom_facts returns max_kills=100 kills ({len(kills)})", len(kills) == min(100, big.kills)),
+        (
+            f"oom_facts on the {small.lines:,}-line log: kill_count == {small.kills}",
+            facts(case["small"].result)["kill_count"] == small.kills,
+        ),
+    ]
+    if gz is not None:
+        checks.append(
+            (f"oom_facts on .gz: kill_count == {gz.kills}", facts(case["gz"].result)["kill_count"] == gz.kills)
+        )
+    default_oom = facts(case["default"].result)
+    default_sources = sorted(n for n, s in default_oom["sources"].items() if s["status"] == "ok")
+
+    # figures and targets
+    ping, file_ = figures["ping"], figures["file"]
+    parse_module = max(file_["module_wall_s"] - ping["module_wall_s"], 0.0)
+    parse_end_to_end = max(file_["end_to_end_s"] - ping["end_to_end_s"], 0.0)
+    in_grep, in_python = min(in_process["grep"]["times"]), min(in_process["python"]["times"])
+    rss_small, rss_big = figures["small"]["peak_rss_kib"], figures["file"]["peak_rss_kib"]
+    rss_growth = (rss_big - rss_small) / rss_small
+
+    def ratio(seconds):
+        return seconds / grep_time if grep_time else float("inf")
+
+    title = (
+        f"oom_facts benchmark: {big.lines:,}-line synthetic kernel log ({big.bytes / 1e6:.1f} MB, {big.kills:,} "
+        f"kills, format {big.fmt}), best of {repeat}; module interpreter {interpreter}"
+    )
+    rows = [
+        ("grep -c 'Killed process' LOG", grep_time, None, None, None, f"{grep_count} matches"),
+    ]
+    labels = {
+        "ping": ("ansible -m ping (the floor)", ""),
+        "file": ("oom_facts log_paths=[LOG] log_sources=[]", f"kill_count {oom['kill_count']}"),
+        "small": (f"oom_facts on the {small.lines:,}-line log", ""),
+        "gz": ("oom_facts log_paths=[LOG.gz]", ""),
+        "setup": ("ansible -m setup", ""),
+        "default": ("oom_facts, defaults, this host", f"sources ok: {default_sources}"),
+    }
+    for name in ("ping", "file", "small", "gz", "setup", "default"):
+        if name in figures:
+            f = figures[name]
+            label, note = labels[name]
+            rows.append((label, f["end_to_end_s"], f["module_wall_s"], f["module_cpu_s"], f["peak_rss_kib"], note))
+    rows.append(("parser in-process, grep prefilter (no ansible)", None, in_grep, None, None, "what the module does"))
+    rows.append(("parser in-process, Python prefilter", None, in_python, None, None, "hosts without grep"))
+
+    print()
+    print(title)
+    print("-" * len(title))
+    print(f"{'measurement':<48} {'end-to-end':>10} {'module':>8} {'mod. CPU':>8} {'peak RSS':>11}  notes")
+    for label, e2e, wall, cpu, rss, note in rows:
+        print(
+            f"{label:<48} {fmt_seconds(e2e):>10} {fmt_seconds(wall):>8} {fmt_seconds(cpu):>8} {fmt_mib(rss):>11}  "
+            f"{note}"
+        )
+    print("(seconds; end-to-end = the ansible command; module = the module's python process, measured in it)")
+
+    targets = [
+        (
+            f"parse cost <= {PARSE_TARGET_RATIO:g}x grep (module - ping, module process)",
+            f"{parse_module:.3f} s vs {grep_time:.3f} s = {ratio(parse_module):.1f}x",
+            ratio(parse_module) <= PARSE_TARGET_RATIO,
+        ),
+        (
+            f"parse cost <= {PARSE_TARGET_RATIO:g}x grep (in-process, grep prefilter)",
+            f"{in_grep:.3f} s vs {grep_time:.3f} s = {ratio(in_grep):.1f}x",
+            ratio(in_grep) <= PARSE_TARGET_RATIO,
+        ),
+        (
+            f"peak RSS {big.lines:,} vs {small.lines:,} lines: no growth (<= +{RSS_TOLERANCE:.0%})",
+            f"{fmt_mib(rss_big).strip()} vs {fmt_mib(rss_small).strip()} ({rss_growth:+.1%})",
+            rss_growth <= RSS_TOLERANCE,
+        ),
+        (
+            "default oom_facts faster than setup (module process)",
+            f"{figures['default']['module_wall_s']:.3f} s vs {figures['setup']['module_wall_s']:.3f} s",
+            figures["default"]["module_wall_s"] < figures["setup"]["module_wall_s"],
+        ),
+        (
+            "default oom_facts faster than setup (end-to-end)",
+            f"{figures['default']['end_to_end_s']:.3f} s vs {figures['setup']['end_to_end_s']:.3f} s",
+            figures["default"]["end_to_end_s"] < figures["setup"]["end_to_end_s"],
+        ),
+    ]
+    print()
+    print("targets")
+    for name, detail, ok in targets:
+        print(f"  {verdict(ok)}  {name}: {detail}")
+    print(
+        f"  info  parse cost end-to-end (oom_facts - ping, ansible commands): {parse_end_to_end:.3f} s = "
+        f"{ratio(parse_end_to_end):.1f}x grep (noisy: ansible start-up varies by more than the parse)"
+    )
+    print("checks")
+    for name, ok in checks:
+        print(f"  {verdict(ok)}  {name}")
+    print(f"\n(benchmark took {time.perf_counter() - started:.0f} s)")
+
+    if args.json:
+        summary = {
+            "log": big.as_dict(),
+            "repeat": repeat,
+            "grep_s": grep_time,
+            "in_process_grep_s": in_grep,
+            "in_process_python_s": in_python,
+            "parse_cost_module_s": parse_module,
+            "parse_cost_end_to_end_s": parse_end_to_end,
+            "runs": figures,
+            "targets": {name: ok for name, _detail, ok in targets},
+            "checks": {name: ok for name, ok in checks},
+        }
+        args.json.write_text(json.dumps(summary, indent=1))
+    failed = [name for name, _detail, ok in targets if not ok] + [name for name, ok in checks if not ok]
+    return 1 if args.strict and failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

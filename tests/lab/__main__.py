@@ -1,0 +1,8 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Entry point of ``python -m tests.lab``."""
+
+import sys
+
+from tests.lab.lab import main
+
+sys.exit(main())

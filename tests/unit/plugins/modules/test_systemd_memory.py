@@ -1,0 +1,561 @@
+# Copyright (c) oomguard.memory contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Unit tests of systemd_memory: drop-ins are written into a scratch unit_dir, systemctl is a fake."""
+
+from __future__ import annotations
+
+import os
+import stat
+from unittest import mock
+
+import pytest
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.oomguard.memory.plugins.module_utils._dropin import parse_dropin
+from ansible_collections.oomguard.memory.plugins.modules import systemd_memory
+from ansible_collections.oomguard.memory.plugins.modules.systemd_memory import SystemdMemory, build_module
+
+GiB = 1024**3
+MEMTOTAL = 16 * GiB
+SIZE_PROPERTIES = ("MemoryMax", "MemoryHigh", "MemoryLow", "MemoryMin", "MemorySwapMax")
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+class FakeSystemd:
+    """Answers systemctl like a systemd that reads the drop-ins of unit_dir on daemon-reload."""
+
+    def __init__(self, unit_dir, version="252", loaded=True, oomd="active", reload_rc=0):
+        self.unit_dir = unit_dir
+        self.version = version
+        self.loaded = loaded
+        self.oomd = oomd
+        self.reload_rc = reload_rc
+        self.need_reload = "no"
+        self.overrides = {}
+        self.calls = []
+        self.reloaded = {}
+
+    def _values(self, unit):
+        values = {"MemoryMax": "infinity", "MemoryHigh": "infinity", "MemoryLow": "0", "OOMScoreAdjust": "0"}
+        for name, value in self.reloaded.get(unit, {}).items():
+            if name in SIZE_PROPERTIES and value != "infinity" and not value.endswith("%"):
+                from ansible_collections.oomguard.memory.plugins.module_utils._sizes import parse_size
+
+                value = str(parse_size(value))
+            values[name] = value
+        values.update(self.overrides)
+        return values
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append(list(argv))
+        if argv[1:] == ["--version"]:
+            return 0, "systemd %s (%s.1-1)\n+PAM +AUDIT\n" % (self.version, self.version), ""
+        if argv[1:] == ["daemon-reload"]:
+            if self.reload_rc:
+                return self.reload_rc, "", "Failed to reload daemon: Access denied"
+            self.reloaded = {}
+            for entry in os.listdir(self.unit_dir):
+                directory = os.path.join(self.unit_dir, entry)
+                for name in sorted(os.listdir(directory)) if entry.endswith(".d") else ():
+                    if name.endswith(".conf"):
+                        with open(os.path.join(directory, name)) as handle:
+                            self.reloaded.setdefault(entry[:-2], {}).update(parse_dropin(handle.read()))
+            self.need_reload = "no"
+            return 0, "", ""
+        if argv[1] == "show":
+            properties = argv[argv.index("-p") + 1].split(",")
+            unit = argv[-1]
+            if unit == "systemd-oomd.service":
+                if self.oomd is None:
+                    return 0, "Id=systemd-oomd.service\nLoadState=not-found\nActiveState=inactive\n", ""
+                return 0, "Id=%s\nLoadState=loaded\nActiveState=%s\n" % (unit, self.oomd), ""
+            if not self.loaded:
+                return 0, "Id=%s\nLoadState=not-found\nActiveState=inactive\n" % unit, ""
+            values = self._values(unit)
+            values.update(
+                {"Id": unit, "LoadState": "loaded", "ActiveState": "active", "NeedDaemonReload": self.need_reload}
+            )
+            return 0, "".join("%s=%s\n" % (name, values.get(name, "")) for name in properties), ""
+        raise AssertionError("unexpected command %r" % (argv,))
+
+
+@pytest.fixture
+def unit_dir(tmp_path):
+    directory = tmp_path / "system"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def host():
+    """Facts of the pretend host: systemd runs, cgroup v2, 16 GiB RAM."""
+    return {"booted": True, "cgroup": "2", "memtotal": MEMTOTAL, "systemctl": "/usr/bin/systemctl"}
+
+
+def run(args, unit_dir, host, systemd=None, check_mode=False, diff=False):
+    """Run the module; return (result dict, warnings, systemd). Failures come back with failed=True."""
+    systemd = systemd or FakeSystemd(str(unit_dir))
+    module_args = {"unit_dir": str(unit_dir)}
+    module_args.update(args)
+    module_args["_ansible_check_mode"] = check_mode
+    module_args["_ansible_diff"] = diff
+    warnings = []
+
+    def exit_json(self, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs.update(msg=msg, failed=True)
+        raise FailJson(kwargs)
+
+    with patch_module_args(module_args), mock.patch.multiple(
+        AnsibleModule,
+        exit_json=exit_json,
+        fail_json=fail_json,
+        warn=lambda self, message: warnings.append(message),
+        get_bin_path=mock.Mock(return_value=host["systemctl"]),
+        run_command=mock.Mock(side_effect=systemd),
+    ), mock.patch.object(systemd_memory, "systemd_booted", return_value=host["booted"]), mock.patch.object(
+        systemd_memory, "cgroup_version", return_value=host["cgroup"]
+    ), mock.patch.object(systemd_memory, "read_memtotal", return_value=host["memtotal"]):
+        try:
+            module = build_module()
+            task = SystemdMemory(module)
+            task.run()
+            module.exit_json(**task.result)
+        except (ExitJson, FailJson) as exc:
+            return exc.args[0], warnings, systemd
+    raise AssertionError("the module neither exited nor failed")
+
+
+def dropin_file(unit_dir, unit="app.service", name="50-oomguard-memory.conf"):
+    return unit_dir / (unit + ".d") / name
+
+
+EXPECTED = (
+    "# Managed by Ansible (oomguard.memory.systemd_memory). Local changes will be overwritten.\n"
+    "[Service]\n"
+    "MemoryMax=2G\n"
+    "MemoryHigh=1536M\n"
+    "OOMPolicy=stop\n"
+)
+ARGS = {"unit": "app.service", "memory_max": "2G", "memory_high": "1.5G", "oom_policy": "stop"}
+
+
+# -- present: create, idempotence, check mode, diff --------------------------------------------------------------
+
+
+def test_create(unit_dir, host):
+    result, warnings, systemd = run(ARGS, unit_dir, host)
+    assert not result.get("failed"), result
+    assert result["changed"] is True
+    path = dropin_file(unit_dir)
+    assert path.read_text() == EXPECTED
+    assert result["path"] == str(path)
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o755
+    assert result["settings"] == {"MemoryMax": "2G", "MemoryHigh": "1536M", "OOMPolicy": "stop"}
+    assert result["resolved"] == {"memory_max": 2 * GiB, "memory_high": 3 * GiB // 2}
+    assert result["reload_required"] is True
+    assert result["applied"] is False
+    assert result["restart_required"] is False
+    assert "diff" not in result
+    assert warnings == []
+    assert ["/usr/bin/systemctl", "daemon-reload"] not in systemd.calls  # no reload unless apply=true
+    assert sorted(os.listdir(path.parent)) == ["50-oomguard-memory.conf"]  # no temporary files left
+
+
+def test_idempotent(unit_dir, host):
+    run(ARGS, unit_dir, host)
+    mtime = os.stat(dropin_file(unit_dir)).st_mtime_ns
+    result, _warnings, _systemd = run(ARGS, unit_dir, host)
+    assert result["changed"] is False
+    assert result["reload_required"] is False
+    assert os.stat(dropin_file(unit_dir)).st_mtime_ns == mtime
+
+
+def test_equal_values_in_other_spellings_are_idempotent(unit_dir, host):
+    run(ARGS, unit_dir, host)
+    result, _w, _s = run(dict(ARGS, memory_max=2 * GiB, memory_high="1536M"), unit_dir, host)
+    assert result["changed"] is False
+
+
+def test_check_mode_writes_nothing(unit_dir, host):
+    result, _w, _s = run(ARGS, unit_dir, host, check_mode=True, diff=True)
+    assert result["changed"] is True
+    assert result["diff"]["before"] == ""
+    assert result["diff"]["after"] == EXPECTED
+    assert not os.path.exists(dropin_file(unit_dir).parent)
+
+
+def test_check_mode_on_existing_file(unit_dir, host):
+    run(ARGS, unit_dir, host)
+    result, _w, _s = run(dict(ARGS, memory_max="3G"), unit_dir, host, check_mode=True)
+    assert result["changed"] is True
+    assert dropin_file(unit_dir).read_text() == EXPECTED
+    result, _w, _s = run(ARGS, unit_dir, host, check_mode=True)
+    assert result["changed"] is False
+
+
+def test_diff_of_an_update(unit_dir, host):
+    run(ARGS, unit_dir, host)
+    result, _w, _s = run(dict(ARGS, memory_max="3G"), unit_dir, host, diff=True)
+    path = str(dropin_file(unit_dir))
+    assert result["diff"] == {
+        "before": EXPECTED,
+        "after": EXPECTED.replace("MemoryMax=2G", "MemoryMax=3G"),
+        "before_header": path + " (content)",
+        "after_header": path + " (content)",
+    }
+    assert "diff" not in run(dict(ARGS, memory_max="3G"), unit_dir, host, diff=True)[0]  # nothing to show
+
+
+def test_settings_left_out_are_removed(unit_dir, host):
+    run(ARGS, unit_dir, host)
+    result, _w, _s = run({"unit": "app.service", "memory_max": "2G"}, unit_dir, host)
+    assert result["changed"] is True
+    assert parse_dropin(dropin_file(unit_dir).read_text()) == {"MemoryMax": "2G"}
+
+
+def test_all_options(unit_dir, host):
+    args = {
+        "unit": "batch.slice",
+        "memory_max": "75%",
+        "memory_high": "50%",
+        "memory_low": "1G",
+        "memory_min": 268435456,
+        "memory_swap_max": "10%",
+        "managed_oom_memory_pressure": "kill",
+        "managed_oom_memory_pressure_limit": "40%",
+        "managed_oom_swap": "auto",
+        "managed_oom_preference": "avoid",
+    }
+    result, warnings, _s = run(args, unit_dir, host)
+    assert not result.get("failed"), result
+    assert dropin_file(unit_dir, "batch.slice").read_text() == (
+        "# Managed by Ansible (oomguard.memory.systemd_memory). Local changes will be overwritten.\n"
+        "[Slice]\n"
+        "MemoryMax=75%\n"
+        "MemoryHigh=50%\n"
+        "MemoryLow=1G\n"
+        "MemoryMin=256M\n"
+        "MemorySwapMax=" + str(MEMTOTAL // 10) + "\n"
+        "ManagedOOMMemoryPressure=kill\n"
+        "ManagedOOMMemoryPressureLimit=40%\n"
+        "ManagedOOMSwap=auto\n"
+        "ManagedOOMPreference=avoid\n"
+    )
+    assert result["resolved"]["memory_max"] == 12 * GiB
+    assert warnings == []
+
+
+def test_oom_score_adjust_needs_a_restart(unit_dir, host):
+    result, _w, _s = run({"unit": "db.service", "oom_score_adjust": -900, "memory_low": "1G"}, unit_dir, host)
+    assert "OOMScoreAdjust=-900" in dropin_file(unit_dir, "db.service").read_text()
+    assert result["restart_required"] is True
+    assert result["restart_reasons"] == ["OOMScoreAdjust= is applied by systemd when db.service next starts"]
+    # a change of the memory setting only needs no restart
+    result, _w, _s = run({"unit": "db.service", "oom_score_adjust": -900, "memory_low": "2G"}, unit_dir, host)
+    assert result["changed"] is True and result["restart_required"] is False
+    # removing it again does
+    result, _w, _s = run({"unit": "db.service", "state": "absent"}, unit_dir, host)
+    assert result["restart_required"] is True
+
+
+def test_template_and_socket_units(unit_dir, host):
+    result, _w, _s = run({"unit": "worker@.service", "memory_max": "1G"}, unit_dir, host)
+    assert result["changed"] and dropin_file(unit_dir, "worker@.service").exists()
+    result, _w, _s = run({"unit": "web.socket", "memory_max": "100M", "oom_score_adjust": 10}, unit_dir, host)
+    assert "[Socket]" in dropin_file(unit_dir, "web.socket").read_text()
+
+
+def test_custom_dropin_name_and_file_mode(unit_dir, host):
+    result, _w, _s = run(dict(ARGS, dropin_name="70-limits.conf", mode="0600"), unit_dir, host)
+    path = dropin_file(unit_dir, name="70-limits.conf")
+    assert result["changed"] and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    result, _w, _s = run(dict(ARGS, dropin_name="70-limits.conf", mode="0600"), unit_dir, host)
+    assert result["changed"] is False
+    result, _w, _s = run(dict(ARGS, dropin_name="70-limits.conf", mode="0644"), unit_dir, host)
+    assert result["changed"] is True and stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+def test_default_file_mode(unit_dir, host):
+    old = os.umask(0o022)
+    try:
+        run(ARGS, unit_dir, host)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(dropin_file(unit_dir)).st_mode) == 0o644
+
+
+def test_backup(unit_dir, host):
+    run(ARGS, unit_dir, host)
+    result, _w, _s = run(dict(ARGS, memory_max="3G", backup=True), unit_dir, host)
+    with open(result["backup_file"]) as handle:
+        assert handle.read() == EXPECTED
+    result, _w, _s = run(dict(ARGS, memory_max="3G", backup=True), unit_dir, host)
+    assert "backup_file" not in result  # unchanged: no backup
+
+
+# -- absent ------------------------------------------------------------------------------------------------------
+
+
+def test_absent_removes_file_and_empty_dir(unit_dir, host):
+    run(ARGS, unit_dir, host)
+    result, _w, _s = run({"unit": "app.service", "state": "absent"}, unit_dir, host, diff=True)
+    assert result["changed"] is True
+    assert result["diff"]["before"] == EXPECTED and result["diff"]["after"] == ""
+    assert result["settings"] == {}
+    assert not dropin_file(unit_dir).parent.exists()
+    result, _w, _s = run({"unit": "app.service", "state": "absent"}, unit_dir, host)
+    assert result["changed"] is False
+
+
+def test_absent_keeps_other_dropins_and_dir(unit_dir, host):
+    run(ARGS, unit_dir, host)
+    other = dropin_file(unit_dir, name="override.conf")
+    other.write_text("[Service]\nMemoryMax=5G\n")
+    result, _w, _s = run({"unit": "app.service", "state": "absent"}, unit_dir, host)
+    assert result["changed"] is True
+    assert os.listdir(other.parent) == ["override.conf"]
+    assert other.read_text() == "[Service]\nMemoryMax=5G\n"
+
+
+def test_absent_check_mode_and_backup(unit_dir, host):
+    run(ARGS, unit_dir, host)
+    result, _w, _s = run({"unit": "app.service", "state": "absent"}, unit_dir, host, check_mode=True)
+    assert result["changed"] is True and dropin_file(unit_dir).exists()
+    result, _w, _s = run({"unit": "app.service", "state": "absent", "backup": True}, unit_dir, host)
+    assert not dropin_file(unit_dir).exists()
+    with open(result["backup_file"]) as handle:
+        assert handle.read() == EXPECTED
+
+
+def test_absent_ignores_settings_with_a_warning(unit_dir, host):
+    result, warnings, _s = run({"unit": "app.service", "state": "absent", "memory_max": "1G"}, unit_dir, host)
+    assert result["changed"] is False
+    assert warnings == ["state=absent removes the drop-in; ignoring memory_max"]
+
+
+# -- refusals and validation: a clear message, nothing written ----------------------------------------------------
+
+
+def test_refuses_foreign_file(unit_dir, host):
+    path = dropin_file(unit_dir)
+    path.parent.mkdir()
+    path.write_text("[Service]\nMemoryMax=8G\n")
+    for args in (ARGS, {"unit": "app.service", "state": "absent"}):
+        result, _w, _s = run(args, unit_dir, host)
+        assert result["failed"]
+        assert "is not managed by oomguard.memory" in result["msg"] and str(path) in result["msg"]
+        assert path.read_text() == "[Service]\nMemoryMax=8G\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"unit": "app"}, "unit name 'app' has no valid type suffix (one of .service, .socket, .device, .mount"),
+        ({"unit": "app"}, "did you mean 'app.service'?"),
+        ({"unit": "../../etc/app.service"}, "contains '/'"),
+        ({"unit": "app;reboot.service"}, "characters systemd does not allow (';')"),
+        ({"unit": "app .service"}, "characters systemd does not allow (' ')"),
+        ({"unit": "multi-user.target"}, "multi-user.target is a .target unit, which has no control group"),
+        ({"dropin_name": "override.conf"}, "reserved for administrators"),
+        ({"dropin_name": "../x.conf"}, "dropin_name '../x.conf' is not valid"),
+        ({"dropin_name": "limits.txt"}, "ending in '.conf'"),
+        (
+            {"memory_max": None, "memory_high": None, "oom_policy": None},
+            "state=present needs at least one setting for app.service",
+        ),
+        ({"memory_max": "2 gigs"}, "memory_max: expected a size in bytes with an optional K, M, G or T suffix"),
+        ({"memory_max": "101%"}, "memory_max: a percentage cannot exceed 100%"),
+        ({"memory_max": -1}, "memory_max: a size cannot be negative"),
+        ({"memory_high": "3G"}, "memory_high (3 GiB) must not exceed memory_max (2 GiB) for app.service"),
+        ({"memory_low": "1.6G"}, "memory_low (1.6 GiB) must not exceed memory_high (1.5 GiB) for app.service"),
+        ({"memory_high": None, "memory_low": "20%"}, "memory_low (3.2 GiB) must not exceed memory_max (2 GiB)"),
+        ({"memory_min": "infinity"}, "memory_min (infinity) must not exceed memory_max (2 GiB)"),
+        ({"memory_swap_max": "lots"}, "memory_swap_max: expected a size"),
+        ({"oom_score_adjust": 2000}, "oom_score_adjust must be an integer from -1000 to 1000; got 2000"),
+        ({"managed_oom_memory_pressure_limit": "forty"}, "managed_oom_memory_pressure_limit: expected a percentage"),
+        ({"oom_policy": "explode"}, "value of oom_policy must be one of: continue, stop, kill"),
+        ({"managed_oom_swap": "yes"}, "value of managed_oom_swap must be one of: auto, kill"),
+        ({"managed_oom_preference": "never"}, "value of managed_oom_preference must be one of: none, avoid, omit"),
+        ({"state": "gone"}, "value of state must be one of: present, absent"),
+    ],
+)
+def test_validation_errors(unit_dir, host, args, message):
+    given = {key: value for key, value in dict(ARGS, **args).items() if value is not None}
+    result, _w, systemd = run(given, unit_dir, host)
+    assert result["failed"], result
+    assert message in result["msg"]
+    assert os.listdir(str(unit_dir)) == []  # nothing written, not even the .d directory
+    assert ["/usr/bin/systemctl", "daemon-reload"] not in systemd.calls
+
+
+@pytest.mark.parametrize(
+    "unit, args, message",
+    [
+        ("app.slice", {"oom_score_adjust": -5}, "oom_score_adjust (OOMScoreAdjust=) cannot be set on app.slice"),
+        ("app.socket", {"oom_policy": "kill"}, "oom_policy (OOMPolicy=) cannot be set on app.socket"),
+        ("app.mount", {"managed_oom_swap": "kill"}, "managed_oom_swap (ManagedOOMSwap=) cannot be set on app.mount"),
+    ],
+)
+def test_settings_the_unit_type_does_not_have(unit_dir, host, unit, args, message):
+    result, _w, _s = run(dict(args, unit=unit), unit_dir, host)
+    assert result["failed"] and message in result["msg"]
+    assert os.listdir(str(unit_dir)) == []
+
+
+def test_missing_unit_dir(tmp_path, host):
+    result, _w, _s = run(ARGS, tmp_path / "missing", host)
+    assert result["failed"] and "does not exist" in result["msg"]
+    assert not (tmp_path / "missing").exists()
+
+
+def test_percent_without_memtotal_skips_order_check(unit_dir, host):
+    host["memtotal"] = None
+    result, _w, _s = run({"unit": "app.service", "memory_max": "10%", "memory_high": "20%"}, unit_dir, host)
+    assert result["changed"] is True
+    assert result["resolved"] == {"memory_max": None, "memory_high": None}
+
+
+# -- host checks (warnings, not failures) ---------------------------------------------------------------------------
+
+
+def test_cgroup_v1_warnings(unit_dir, host):
+    host["cgroup"] = "1"
+    result, warnings, _s = run(dict(ARGS, memory_low="1G"), unit_dir, host)
+    assert result["changed"] is True
+    assert warnings == [
+        "MemoryHigh= has no effect for app.service: the memory controller on this host uses cgroup v1 (it is applied "
+        "only on the unified cgroup v2 hierarchy)",
+        "MemoryLow= has no effect for app.service: the memory controller on this host uses cgroup v1 (it is applied "
+        "only on the unified cgroup v2 hierarchy)",
+    ]
+
+
+def test_old_systemd_warns(unit_dir, host):
+    systemd = FakeSystemd(str(unit_dir), version="239")
+    result, warnings, _s = run(
+        {"unit": "app.service", "memory_min": "1G", "oom_policy": "kill"}, unit_dir, host, systemd
+    )
+    assert result["changed"] is True
+    assert [warning.split(" ")[0] for warning in warnings] == ["MemoryMin=", "OOMPolicy="]
+
+
+def test_managed_oom_without_oomd_warns(unit_dir, host):
+    args = {"unit": "batch.slice", "managed_oom_memory_pressure": "kill", "managed_oom_memory_pressure_limit": "50%"}
+    for state in ("inactive", None):
+        systemd = FakeSystemd(str(unit_dir), oomd=state)
+        _result, warnings, _s = run(args, unit_dir, host, systemd)
+        assert any("systemd-oomd is not running" in warning for warning in warnings), warnings
+    _result, warnings, _s = run(args, unit_dir, host, FakeSystemd(str(unit_dir), oomd="active"))
+    assert warnings == []
+
+
+def test_without_systemctl(unit_dir, host):
+    host.update(systemctl=None, booted=False)
+    result, warnings, systemd = run(dict(ARGS, managed_oom_swap="kill"), unit_dir, host)
+    assert result["changed"] is True and warnings == []
+    assert systemd.calls == []
+
+
+# -- apply -------------------------------------------------------------------------------------------------------
+
+
+def test_apply_reloads_and_reads_back(unit_dir, host):
+    result, warnings, systemd = run(dict(ARGS, apply=True), unit_dir, host)
+    assert result["changed"] is True
+    assert result["applied"] is True and result["reload_required"] is False
+    assert systemd.calls.count(["/usr/bin/systemctl", "daemon-reload"]) == 1
+    assert result["effective"] == {"MemoryMax": 2 * GiB, "MemoryHigh": 3 * GiB // 2, "OOMPolicy": "stop"}
+    assert warnings == []
+    # unchanged, and systemd does not need a reload: no reload
+    result, warnings, systemd = run(dict(ARGS, apply=True), unit_dir, host, systemd)
+    assert result["changed"] is False and result["applied"] is False
+    assert systemd.calls.count(["/usr/bin/systemctl", "daemon-reload"]) == 1
+
+
+def test_apply_reloads_an_unchanged_file_that_systemd_has_not_seen(unit_dir, host):
+    systemd = FakeSystemd(str(unit_dir))
+    run(ARGS, unit_dir, host, systemd)  # written without apply
+    systemd.need_reload = "yes"
+    result, _w, systemd = run(dict(ARGS, apply=True), unit_dir, host, systemd)
+    assert result["changed"] is True and result["applied"] is True
+    assert ["/usr/bin/systemctl", "daemon-reload"] in systemd.calls
+
+
+def test_apply_check_mode_does_not_reload(unit_dir, host):
+    result, _w, systemd = run(dict(ARGS, apply=True), unit_dir, host, check_mode=True)
+    assert result["changed"] is True and result["applied"] is True
+    assert ["/usr/bin/systemctl", "daemon-reload"] not in systemd.calls
+
+
+def test_apply_warns_when_something_overrides_the_dropin(unit_dir, host):
+    systemd = FakeSystemd(str(unit_dir))
+    systemd.overrides = {"MemoryMax": str(GiB)}
+    result, warnings, _s = run(dict(ARGS, apply=True), unit_dir, host, systemd)
+    assert result["effective"]["MemoryMax"] == GiB
+    assert len(warnings) == 1
+    assert warnings[0].startswith("app.service: systemd reports MemoryMax=1073741824 but ")
+    assert "system.control" in warnings[0]
+
+
+def test_apply_percentages_are_not_compared(unit_dir, host):
+    systemd = FakeSystemd(str(unit_dir))
+    systemd.overrides = {"MemoryMax": "12884901888"}
+    _result, warnings, _s = run({"unit": "app.service", "memory_max": "75%", "apply": True}, unit_dir, host, systemd)
+    assert warnings == []
+
+
+def test_apply_unit_not_loaded(unit_dir, host):
+    result, warnings, _s = run(dict(ARGS, apply=True), unit_dir, host, FakeSystemd(str(unit_dir), loaded=False))
+    assert result["applied"] is True and "effective" not in result
+    assert warnings == ["app.service is not loaded; the drop-in applies once the unit exists"]
+
+
+def test_apply_without_systemd_warns(unit_dir, host):
+    host["booted"] = False
+    result, warnings, systemd = run(dict(ARGS, apply=True), unit_dir, host)
+    assert result["changed"] is True and result["applied"] is False and result["reload_required"] is True
+    assert "systemd is not running on this host" in warnings[0]
+    assert ["/usr/bin/systemctl", "daemon-reload"] not in systemd.calls
+
+
+def test_apply_reload_failure(unit_dir, host):
+    result, _w, _s = run(dict(ARGS, apply=True), unit_dir, host, FakeSystemd(str(unit_dir), reload_rc=1))
+    assert result["failed"]
+    assert result[
+        "msg"
+    ] == "systemctl daemon-reload failed after writing %s: Failed to reload daemon: Access denied" % (
+        dropin_file(unit_dir)
+    )
+
+
+def test_apply_absent(unit_dir, host):
+    systemd = FakeSystemd(str(unit_dir))
+    run(dict(ARGS, apply=True), unit_dir, host, systemd)
+    result, warnings, systemd = run({"unit": "app.service", "state": "absent", "apply": True}, unit_dir, host, systemd)
+    assert result["changed"] and result["applied"]
+    assert systemd.calls.count(["/usr/bin/systemctl", "daemon-reload"]) == 2
+    assert warnings == []
+
+
+def test_main_runs_and_sets_locale(unit_dir, host):
+    args = dict(ARGS, unit_dir=str(unit_dir))
+    with patch_module_args(args), mock.patch.object(
+        AnsibleModule, "exit_json", side_effect=ExitJson
+    ) as exit_json, mock.patch.object(AnsibleModule, "get_bin_path", return_value=None), mock.patch.object(
+        systemd_memory, "systemd_booted", return_value=False
+    ), pytest.raises(ExitJson):
+        systemd_memory.main()
+    assert exit_json.call_args.kwargs["changed"] is True
