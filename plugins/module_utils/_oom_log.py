@@ -704,10 +704,11 @@ class OomLogParser:
         for key in keys:
             bucket = key[-1]
             near.extend(((*key[:-1], bucket - 1), key, (*key[:-1], bucket + 1)))
-        if any(key in self._recent_keys for key in near):
+        source = kill["source"]
+        if any(self._recent_keys.get(key, source) != source for key in near):
             return False
         for key in keys:
-            self._recent_keys[key] = True
+            self._recent_keys[key] = source
         while len(self._recent_keys) > 4096:
             self._recent_keys.popitem(last=False)
         self.kill_count += 1

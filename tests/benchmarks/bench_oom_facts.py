@@ -311,10 +311,16 @@ def main(argv=None):
     print("targets")
     for name, detail, ok in targets:
         print(f"  {verdict(ok)}  {name}: {detail}")
+    parse_cpu = figures["file"]["module_cpu_s"] - figures["ping"]["module_cpu_s"]
+    print(
+        f"  info  parse cost from module CPU time (oom_facts - ping): {parse_cpu:.3f} s = {ratio(parse_cpu):.1f}x grep"
+    )
     print(
         f"  info  parse cost end-to-end (oom_facts - ping, ansible commands): {parse_end_to_end:.3f} s = "
         f"{ratio(parse_end_to_end):.1f}x grep (noisy: ansible start-up varies by more than the parse)"
     )
+    if file_["module_wall_s"] <= ping["module_wall_s"] or file_["end_to_end_s"] <= ping["end_to_end_s"]:
+        print("  WARNING  the ping floor took longer than oom_facts: the machine is busy; rerun with --repeat 5")
     print("checks")
     for name, ok in checks:
         print(f"  {verdict(ok)}  {name}")

@@ -188,3 +188,16 @@ def test_lowering_without_cap_sys_resource_fails_clearly(lab, run_module):
     assert result["msg"].startswith("cannot set oom_score_adj of pid %d (%s) from 0 to -100: " % (hog.pid, KEEPER_COMM))
     assert "needs CAP_SYS_RESOURCE" in result["msg"]
     assert hog.oom_score_adj() == 0
+
+
+def test_cgroup_selector_and_children(lab, run_module):
+    group = lab.memory_cgroup(LIMIT_BYTES)
+    first = lab.start_hog(KEEPER_COMM, cgroup=group, go=False)
+    second = lab.start_hog(VICTIM_COMM, cgroup=group, go=False)
+    outsider = lab.start_hog(VICTIM_COMM, go=False)
+    for path in (group.kernel_path, str(group.path)):  # as /proc/PID/cgroup prints it, or the directory
+        result = run_module("oom_score_adj", {"cgroup": path, "value": 321})
+        assert not result.get("failed"), result
+        assert sorted(entry["pid"] for entry in result["processes"]) == sorted([first.pid, second.pid])
+    assert first.oom_score_adj() == second.oom_score_adj() == 321
+    assert outsider.oom_score_adj() == 0

@@ -1436,3 +1436,20 @@ def test_events_are_kept_per_source():
     parser.feed_text("[ 1.000100] Killed process 4242 (w)", "a", kernel_only=True)
     kills = parser.result()["kills"]
     assert [(kill["source"], kill["unit"]) for kill in kills] == [("b", None), ("a", "a.service")]
+
+
+def test_two_kills_of_one_pid_within_a_second_in_one_source_both_count():
+    lines = [
+        "[ 100.100000] Out of memory: Killed process 4242 (worker) total-vm:1kB, anon-rss:1kB, file-rss:1kB",
+        "[ 100.600000] Out of memory: Killed process 4242 (worker) total-vm:1kB, anon-rss:1kB, file-rss:1kB",
+    ]
+    assert parse(lines, source="dmesg", kernel_only=True)["kill_count"] == 2
+
+
+def test_one_kill_in_two_sources_counts_once():
+    parser = OomLogParser()
+    line = "[ 100.100000] Out of memory: Killed process 4242 (worker) total-vm:1kB, anon-rss:1kB, file-rss:1kB"
+    parser.feed_text(line, "kmsg", kernel_only=True)
+    parser.feed_text(line, "dmesg", kernel_only=True)
+    assert parser.result()["kill_count"] == 1
+    assert parser.result()["kill_count_by_source"] == {"kmsg": 1}
