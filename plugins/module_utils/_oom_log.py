@@ -21,10 +21,15 @@ import re
 
 from ansible_collections.oomguard.memory.plugins.module_utils._cgroup import container_from_cgroup, unit_from_cgroup
 
-# Every line the parser uses contains one of these (compared lower-case).
-# "deadlocked on memory": the panic after "no killable processes" on 4.19+ names neither "oom" nor "kill".
-PREFILTER_NEEDLES = ("oom", "kill", "sending sig", "comm: ", "deadlocked on memory")
-GREP_PATTERN = "oom|kill|sending sig|comm: |deadlocked on memory"
+# Every line the parser uses from a log file or the ring buffer contains one of these (case-sensitive, so
+# that grep -E runs on its fast path). "not syncing": the 4.19+ panic "System is deadlocked on memory"
+# names neither "oom" nor "kill".
+PREFILTER_NEEDLES = ("oom", "Kill", "kill", "Comm: ", "not syncing")
+GREP_PATTERN = "oom|[Kk]ill|Comm: |not syncing"
+# journalctl --grep runs inside journalctl on far fewer lines, so it can afford to be broader
+# (earlyoom's "sending SIGTERM to process" lines carry neither word in their message).
+JOURNAL_GREP_PATTERN = "oom|kill|sending sig|comm: |not syncing"
+JOURNAL_NEEDLES = tuple(JOURNAL_GREP_PATTERN.split("|"))
 
 KILLER_KERNEL = "kernel"
 KILLER_OOMD = "systemd-oomd"
@@ -142,25 +147,50 @@ class Line:
 
     C(kernel) is True for kernel messages, False for userspace ones and None when the source
     cannot tell (bare text from a kernel-only source such as dmesg is passed as kernel).
+    The timestamp is parsed from the prefix only when it is read: most lines never need it.
     """
 
-    __slots__ = ("boot", "ident", "kernel", "message", "prefix_parsed", "source", "timestamp", "uptime")
+    __slots__ = ("_stamp", "_stamp_parser", "boot", "ident", "kernel", "message", "prefix_parsed", "source", "uptime")
 
     def __init__(self, message, source, kernel=None, ident=None, timestamp=None, uptime=None, boot=None):
         self.message = message
         self.source = source
         self.kernel = kernel
         self.ident = ident
-        self.timestamp = timestamp
+        self._stamp = timestamp
+        self._stamp_parser = None
         self.uptime = uptime
         self.boot = boot
         self.prefix_parsed = True
 
+    @property
+    def timestamp(self):
+        if self._stamp_parser is not None:
+            parse, arguments = self._stamp_parser
+            self._stamp_parser = None
+            self._stamp = parse(*arguments)
+        return self._stamp
+
+    @timestamp.setter
+    def timestamp(self, value):
+        self._stamp = value
+        self._stamp_parser = None
+
+    def defer_timestamp(self, parse, *arguments):
+        """Set the timestamp to C(parse(*arguments)), computed on first use."""
+        self._stamp = None
+        self._stamp_parser = (parse, arguments)
+
+
+def journal_line_may_matter(text):
+    """The journal's prefilter, as C(JOURNAL_GREP_PATTERN) with --case-sensitive=false."""
+    lowered = text.lower()
+    return any(needle in lowered for needle in JOURNAL_NEEDLES)
+
 
 def line_may_matter(text):
     """Cheap prefilter: False when a line cannot be part of an OOM report."""
-    lowered = text.lower()
-    return any(needle in lowered for needle in PREFILTER_NEEDLES)
+    return any(needle in text for needle in PREFILTER_NEEDLES)
 
 
 def month_number(name):
@@ -237,6 +267,11 @@ def parse_dmesg_t(stamp):
         return None
 
 
+def _syslog_stamp(years, month_name, day, clock):
+    month = month_number(month_name)
+    return years.stamp(month, int(day), clock) if month is not None else None
+
+
 def strip_prefix(text, source, kernel_only=False, years=None):
     """Strip the log prefixes of §2 of the format reference, once each and in order, into a Line.
 
@@ -246,14 +281,23 @@ def strip_prefix(text, source, kernel_only=False, years=None):
     line = Line(text, source)
     rest = text
     tagged = False
-    match = _RE_KMSG.match(rest)
+    first = rest[:1]
+    bracketed = first == "["
+    numeric = first.isdigit()
+    match = _RE_KMSG.match(rest) if numeric else None
     if match:
         line.uptime = int(match.group("usec")) / 1e6
         line.kernel = int(match.group("prio")) >> 3 == 0
         rest = rest[match.end() :]
         tagged = True
-    for pattern in (_RE_ISO, _RE_SYSLOG, _RE_MONO_J):
-        if tagged:
+    if bracketed:
+        candidates = (_RE_MONO_J,)
+    elif numeric:
+        candidates = (_RE_ISO, _RE_SYSLOG)
+    else:
+        candidates = (_RE_SYSLOG,)
+    for pattern in candidates:
+        if tagged or not first or first.isspace():
             break
         match = pattern.match(rest)
         if not match:
@@ -264,25 +308,24 @@ def strip_prefix(text, source, kernel_only=False, years=None):
             # plain dmesg output whose message starts with "word:" (oom-kill:, CPU:, oom_reaper:).
             continue
         if groups.get("iso"):
-            line.timestamp = parse_iso(groups["iso"])
+            line.defer_timestamp(parse_iso, groups["iso"])
         elif groups.get("month"):
-            month = month_number(groups["month"])
-            if month is not None and years is not None:
-                line.timestamp = years.stamp(month, int(groups["day"]), groups["time"])
+            if years is not None:
+                line.defer_timestamp(_syslog_stamp, years, groups["month"], groups["day"], groups["time"])
         elif groups.get("secs"):
             line.uptime = float(groups["secs"])
         line.ident = groups["ident"]
         line.kernel = groups["ident"] == "kernel"
         rest = rest[match.end() :]
         tagged = True
-    if not tagged:
+    if not tagged and first.isalpha():
         match = _RE_TAG.match(rest)
         if match:
             line.ident = match.group("ident")
             line.kernel = line.ident == "kernel"
             rest = rest[match.end() :]
             tagged = True
-    if line.kernel is not False:
+    if line.kernel is not False and rest.startswith("["):
         match = _RE_SECS.match(rest)
         if match:
             if line.uptime is None:
@@ -292,7 +335,8 @@ def strip_prefix(text, source, kernel_only=False, years=None):
         else:
             match = _RE_DMESG_T.match(rest)
             if match:
-                line.timestamp = line.timestamp or parse_dmesg_t(match.group("stamp"))
+                if line._stamp is None and line._stamp_parser is None:
+                    line.defer_timestamp(parse_dmesg_t, match.group("stamp"))
                 rest = rest[match.end() :]
                 tagged = True
     if line.kernel is None:
@@ -498,7 +542,10 @@ class OomLogParser:
         event.summaries[int(match.group("pid"))] = match.groupdict()
 
     def _kernel_kill(self, line, message, event):
-        match = RE_KILLED_EL6.match(message) or RE_KILLED_EL7_UID.match(message) or RE_KILLED.match(message)
+        if ", UID " in message:
+            match = RE_KILLED_EL6.match(message) or RE_KILLED_EL7_UID.match(message) or RE_KILLED.match(message)
+        else:
+            match = RE_KILLED.match(message)
         if match is None:
             match = RE_KILLED_ANYWHERE.search(message)
             if match is None:

@@ -28,9 +28,11 @@ import zlib
 
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
     GREP_PATTERN,
+    JOURNAL_GREP_PATTERN,
     PREFILTER_NEEDLES,
     Line,
     YearGuesser,
+    journal_line_may_matter,
     line_may_matter,
     strip_prefix,
 )
@@ -79,19 +81,17 @@ def _python_filtered_lines(handle):
             continue
         rest = block[cut:]
         chunk = block[:cut]
-        lowered = chunk.lower()
         starts = set()
         for needle in _BYTE_NEEDLES:
-            index = lowered.find(needle)
+            index = chunk.find(needle)
             while index != -1:
-                start = lowered.rfind(b"\n", 0, index) + 1
+                start = chunk.rfind(b"\n", 0, index) + 1
                 starts.add(start)
-                end = lowered.find(b"\n", index)
-                index = lowered.find(needle, end)
+                end = chunk.find(b"\n", index)
+                index = chunk.find(needle, end)
         for start in sorted(starts):
             yield _decode(chunk[start : chunk.find(b"\n", start)])
-    if rest and any(needle in rest.lower() for needle in _BYTE_NEEDLES):
-        # Same ASCII-only case folding as for the chunks and as grep -i in the C locale.
+    if rest and any(needle in rest for needle in _BYTE_NEEDLES):
         yield _decode(rest)
 
 
@@ -157,7 +157,7 @@ def filtered_file_lines(path, grep=None, gzip_bin=None):
 
 
 def _grep_file_lines(path, compressed, grep, gzip_bin):
-    grep_argv = [grep, "-a", "-i", "-E", "-e", GREP_PATTERN]
+    grep_argv = [grep, "-a", "-E", "-e", GREP_PATTERN]
     decompress = None
     if compressed:
         decompress = subprocess.Popen(
@@ -327,7 +327,7 @@ def _journal_argv(journalctl, since, with_grep):
     if since is not None:
         argv.append("--since=@%d" % int(since.timestamp()))
     if with_grep:
-        argv.extend(["--grep=" + GREP_PATTERN, "--case-sensitive=false"])
+        argv.extend(["--grep=" + JOURNAL_GREP_PATTERN, "--case-sensitive=false"])
     argv.append("_TRANSPORT=kernel")
     for identifier in JOURNAL_IDENTIFIERS:
         argv.extend(["+", "SYSLOG_IDENTIFIER=" + identifier])
@@ -354,7 +354,7 @@ def read_journal(parser, journalctl, since=None):
                 except ValueError:
                     continue
                 line = _journal_line(entry)
-                if line is None or (not with_grep and not line_may_matter(line.message)):
+                if line is None or (not with_grep and not journal_line_may_matter(line.message)):
                     continue
                 parser.feed(line)
                 fed += 1

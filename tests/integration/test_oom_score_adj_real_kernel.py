@@ -190,7 +190,7 @@ def test_lowering_without_cap_sys_resource_fails_clearly(lab, run_module):
     assert hog.oom_score_adj() == 0
 
 
-def test_cgroup_selector_and_children(lab, run_module):
+def test_cgroup_selector(lab, run_module):
     group = lab.memory_cgroup(LIMIT_BYTES)
     first = lab.start_hog(KEEPER_COMM, cgroup=group, go=False)
     second = lab.start_hog(VICTIM_COMM, cgroup=group, go=False)

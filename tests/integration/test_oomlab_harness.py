@@ -144,6 +144,6 @@ def test_kernlog_writes_what_it_says(tmp_path, fmt):
 def test_kernlog_gzip_and_cache(tmp_path):
     log = kernlog.cached_kernel_log(tmp_path, lines=5_000, gz=True)
     with gzip.open(log.path, "rt") as handle:
-        assert sum(1 for _ in handle) == 5_000
+        assert sum(1 for _line in handle) == 5_000
     again = kernlog.cached_kernel_log(tmp_path, lines=5_000, gz=True)
     assert again.as_dict() == log.as_dict()

@@ -215,11 +215,11 @@ def _noise(w: _Writer, rng: random.Random, counters: Dict[str, int]) -> None:
         )
         w.line(
             "Code: "
-            + " ".join(_hex(rng, 2) for _ in range(42))
+            + " ".join(_hex(rng, 2) for _byte in range(42))
             + " <"
             + _hex(rng, 2)
             + "> "
-            + " ".join(_hex(rng, 2) for _ in range(21))
+            + " ".join(_hex(rng, 2) for _byte in range(21))
         )
     elif roll < 0.74:
         task = rng.choice(("kworker/u4:2", "jbd2/sda1-8", "java", "postgres", "containerd"))

@@ -187,7 +187,7 @@ def read_vmstat(key: str = "oom_kill") -> Optional[int]:
     """A counter from /proc/vmstat (``oom_kill`` by default), or None when the kernel has no such counter."""
     with open("/proc/vmstat") as handle:
         for line in handle:
-            name, _, value = line.partition(" ")
+            name, _sep, value = line.partition(" ")
             if name == key:
                 return int(value)
     return None
@@ -196,7 +196,7 @@ def read_vmstat(key: str = "oom_kill") -> Optional[int]:
 def _read_flat_keyed(path: Path) -> Dict[str, int]:
     result = {}
     for line in path.read_text().splitlines():
-        key, _, value = line.partition(" ")
+        key, _sep, value = line.partition(" ")
         if value.strip().lstrip("-").isdigit():
             result[key] = int(value)
     return result
@@ -373,7 +373,7 @@ class Hog:
             line = raw.decode("utf-8", "replace").strip()
             with self._changed:
                 self.lines.append(line)
-                word, _, value = line.partition(" ")
+                word, _sep, value = line.partition(" ")
                 if word == "ready":
                     self._ready.set()
                 elif word in ("allocated", "holding", "cap"):
@@ -621,7 +621,7 @@ class KmsgCursor:
                 break
             except BrokenPipeError:  # records were overwritten before we read them; go on with the next one
                 continue
-            header, _, body = raw.decode("utf-8", "replace").partition(";")
+            header, _sep, body = raw.decode("utf-8", "replace").partition(";")
             fields = header.split(",")
             message = body.split("\n", 1)[0]
             new.append(KmsgRecord(int(fields[0]), int(fields[1]), int(fields[2]), message))

@@ -21,6 +21,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
     Line,
     OomLogParser,
     YearGuesser,
+    journal_line_may_matter,
     line_may_matter,
     month_number,
     parse_dmesg_t,
@@ -1111,15 +1112,26 @@ def test_every_counted_line_passes_the_prefilter():
         KILLED_54,
         ",global_oom,task_memcg=/,task=worker,pid=4242,uid=1001",
         "CPU: 0 PID: 4242 Comm: worker Not tainted 6.1.0 #1",
-        "Pid: 4242, comm: worker Not tainted 2.6.32 #1",
         "Marked /a.service for killing due to memory used (1) / total (2)",
-        'sending SIGTERM to process 4242 "worker": badness 900, VmRSS 1024 MiB',
+        'earlyoom[99]: sending SIGTERM to process 4242 "worker": badness 900, VmRSS 1024 MiB',
+        'sending SIGTERM to process 4242 uid 1001 "worker": oom_score 900, VmRSS 1024 MiB, cmdline "worker"',
         "Killing process 4242 worker",
         "a.service: systemd-oomd killed 3 process(es) in this unit.",
     ):
         assert line_may_matter(text), text
     assert not line_may_matter("EXT4-fs (vda1): mounted filesystem")
-    assert GREP_PATTERN.split("|") == list(PREFILTER_NEEDLES)
+    assert GREP_PATTERN == "oom|[Kk]ill|Comm: |not syncing"
+    assert PREFILTER_NEEDLES == ("oom", "Kill", "kill", "Comm: ", "not syncing")
+
+
+def test_file_prefilter_trade_offs():
+    """Lines the case-sensitive file prefilter gives up for speed; the journal pattern still has them."""
+    for text in (
+        "Pid: 4242, comm: worker Not tainted 2.6.32 #1",
+        'sending SIGTERM to process 4242 "worker": badness 900, VmRSS 1024 MiB',
+    ):
+        assert not line_may_matter(text), text
+        assert journal_line_may_matter(text), text
 
 
 # §4.1 systemd-oomd
