@@ -57,6 +57,11 @@ stage_lint() {
     ruff check . || rc=1
     ruff format --check . || rc=1
     ansible-lint --profile production || rc=1
+    local module
+    for module in plugins/modules/*.py; do
+        module=$(basename "$module" .py)
+        ansible-doc "oomguard.memory.$module" >/dev/null || { echo "ansible-doc oomguard.memory.$module failed"; rc=1; }
+    done
     return $rc
 }
 

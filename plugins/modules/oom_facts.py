@@ -352,6 +352,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._systemd import (
     has_memory_setting,
     show_units,
 )
+from ansible_collections.oomguard.memory.plugins.module_utils._unit_name import UnitNameError, validate_unit_name
 
 AUTO_ORDER = ("journal", "kmsg", "dmesg", "syslog")
 MEMINFO_KEYS = ("MemTotal", "MemAvailable", "MemFree", "SwapTotal", "SwapFree", "CommitLimit", "Committed_AS")
@@ -567,6 +568,11 @@ class OomFacts:
             self.module.fail_json(msg="max_kills must be 0 or more; got %d" % params["max_kills"])
         if params["top_processes"] < 0:
             self.module.fail_json(msg="top_processes must be 0 or more; got %d" % params["top_processes"])
+        for unit in params["units"] or []:
+            try:
+                validate_unit_name(unit)
+            except UnitNameError as exc:
+                self.module.fail_json(msg="units: %s" % exc)
         if params["since"]:
             try:
                 self.since = parse_since(params["since"])

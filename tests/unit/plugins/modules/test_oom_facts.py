@@ -216,3 +216,18 @@ def test_no_live_source_warns(tmp_path, capsys, monkeypatch):
     assert oom["sources_unavailable"] == ["journal"]
     assert oom["sources"]["journal"]["status"] == "absent"
     assert warning_messages(result) == ["log source journal: the journal has no files in %s" % (tmp_path / "none")]
+
+
+@pytest.mark.parametrize(
+    ("unit", "message"),
+    [
+        ("foo;rm -rf /", "contains '/'"),
+        ("worker", "has no valid type suffix"),
+        ("bad name.service", "contains characters systemd does not allow"),
+    ],
+)
+def test_bad_unit_names_fail_clearly(capsys, unit, message):
+    result = run_module({**BASE, "units": [unit]}, capsys)
+    assert result["failed"] is True
+    assert result["msg"].startswith("units: unit name %r" % unit)
+    assert message in result["msg"]
