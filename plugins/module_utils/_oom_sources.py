@@ -362,6 +362,9 @@ def read_journal(parser, journalctl, since=None):
             rc, message = pipeline.finish()
         if rc != 0 and with_grep and fed == 0 and ("pattern" in message.lower() or "grep" in message.lower()):
             continue
+        if rc == 1 and with_grep and fed == 0 and not message:
+            # journalctl --grep exits 1, silently, when no entry matches: a journal without OOM kills.
+            rc = 0
         break
     if rc != 0:
         if "No journal files" in message:

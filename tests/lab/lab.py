@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The test lab: throwaway systemd hosts on this machine for the collection's tests.
 
@@ -8,7 +7,7 @@ with mmdebstrap from the machine's own Debian sources and cached under ``.cache/
 hash of their recipe. Everything one lab starts is recorded in ``.cache/lab/run/<name>/state.json``
 so that ``lab down`` (from any process) removes it again. See tests/lab/README.md.
 
-Usage: ``python -m tests.lab COMMAND`` or ``tests/lab/lab.py COMMAND`` from the repository root.
+Usage, as root from the repository root: ``python -m tests.lab COMMAND`` or ``python3 tests/lab/lab.py COMMAND``.
 """
 
 from __future__ import annotations
@@ -71,6 +70,13 @@ SSH_OPTIONS = [
     "-o",
     "ConnectTimeout=5",
 ]
+
+
+STOP = threading.Event()  # set by a signal: stop waiting, tear down
+
+
+class Interrupted(Exception):
+    pass
 
 
 def log(message: str) -> None:
@@ -337,15 +343,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def used_subnets() -> List[ipaddress.IPv4Network]:
     out = run(["ip", "-4", "-o", "addr", "show"], capture_output=True).stdout
     nets = [ipaddress.ip_interface(m).network for m in re.findall(r"inet (\S+)", out)]
@@ -405,10 +402,13 @@ class Lab:
     def exists(self) -> bool:
         return self.dir.exists()
 
-    # -- up -------------------------------------------------------------------------------------
-    def up(self, vms: List[str], containers: int, container_suite: str, memory: int, smp: int) -> None:
+    def ensure_absent(self) -> None:
+        """Refuse to start over a lab that is up (checked before any teardown-on-failure applies)."""
         if self.exists():
             raise SystemExit(f"lab: lab {self.name!r} exists ({self.dir}); run 'lab down --name {self.name}' first")
+
+    # -- up -------------------------------------------------------------------------------------
+    def up(self, vms: List[str], containers: int, container_suite: str, memory: int, smp: int) -> None:
         started = time.monotonic()
         wanted = [("vm", suite) for suite in dict.fromkeys(vms)]
         if containers:
@@ -551,6 +551,8 @@ class Lab:
         gateway = f"{subnet[1]}/{subnet.prefixlen}"
         self.state["bridge"] = {"name": bridge, "subnet": str(subnet)}
         self.save()
+        if Path(f"/sys/class/net/{bridge}").exists():  # left by a lab of this name that was SIGKILLed
+            run(["ip", "link", "del", bridge])
         run(["ip", "link", "add", bridge, "type", "bridge"])
         run(["ip", "addr", "add", gateway, "dev", bridge])
         run(["ip", "link", "set", bridge, "up"])
@@ -614,11 +616,11 @@ lxc.log.level = WARN
     def wait_host(self, host: Dict[str, Any]) -> Dict[str, Any]:
         deadline = time.monotonic() + (VM_BOOT_TIMEOUT if host["kind"] == "vm" else CT_BOOT_TIMEOUT)
         last = ""
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not STOP.is_set():
             if host["kind"] == "vm" and not pid_alive(host["pid"]):
                 raise SystemExit(f"lab: {host['name']}: qemu exited; see {host['serial_log']}")
             try:
-                result = self.ssh(host, "systemctl is-system-running --wait", timeout=120)
+                result = self.ssh(host, "systemctl is-system-running --wait", timeout=20)
             except subprocess.TimeoutExpired:
                 last = "ssh timed out"
                 continue
@@ -632,7 +634,9 @@ lxc.log.level = WARN
                 log(f"{host['name']}: {state} after {ready}s")
                 return {"system_state": state, "ready_seconds": ready, "failed_units": failed}
             last = (state or result.stderr.strip())[-300:]
-            time.sleep(1 if host["kind"] == "ct" else 3)
+            STOP.wait(1 if host["kind"] == "ct" else 3)
+        if STOP.is_set():
+            raise Interrupted("stopped")
         raise SystemExit(f"lab: {host['name']} did not settle (last: {last})")
 
     def wait_ready(self) -> None:
@@ -808,15 +812,12 @@ def rss_of(host: Dict[str, Any], lab: Lab) -> Optional[int]:
 # Command line
 
 
-class Interrupted(Exception):
-    pass
-
-
 @contextlib.contextmanager
 def teardown_on_failure(lab: Lab) -> Iterator[None]:
     """Bring the lab down when the body fails or a signal arrives (used by up and run)."""
 
     def handler(signum: int, _frame: Any) -> None:
+        STOP.set()  # lets the threads that wait for hosts give up at once
         raise Interrupted(f"signal {signum}")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
@@ -838,6 +839,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     vms = [s for s in args.vms.split(",") if s] if args.vms else []
     if not vms and not args.containers:
         raise SystemExit("lab: nothing to start (use --vms and/or --containers)")
+    lab.ensure_absent()
     with teardown_on_failure(lab):
         lab.up(vms, args.containers, args.container_suite, args.memory, args.smp)
     if args.instance_config:
@@ -918,7 +920,7 @@ def cmd_check_clean(_args: argparse.Namespace) -> int:
     for item in leftovers:
         print(f"left behind: {item}")
     if leftovers:
-        print("lab: NOT clean (run 'lab down --name NAME' or 'lab down --all')")
+        print("lab: NOT clean (run 'python -m tests.lab down --all' to remove it)")
         return 1
     print("lab: clean (no lab processes, containers, cgroups, mounts, bridges or run dirs)")
     return 0
@@ -952,6 +954,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     lab = Lab(args.name)
     vms = [s for s in args.vms.split(",") if s] if args.vms else []
     rc = 1
+    lab.ensure_absent()
     with teardown_on_failure(lab):
         lab.up(vms, args.containers, args.container_suite, args.memory, args.smp)
         env = dict(os.environ, LAB_NAME=lab.name, LAB_INVENTORY=str(lab.inventory_file))
@@ -959,13 +962,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     leftovers = Lab(lab.name).down()
     for item in leftovers:
         log(f"left behind: {item}")
+    log(f"lab {lab.name!r} is down; command exited {rc}")
     return rc or (1 if leftovers else 0)
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="lab", description=__doc__.split("\n\n")[0])
+    top = argparse.ArgumentParser(prog="lab", description=__doc__.split("\n\n", maxsplit=1)[0])
     top.add_argument("--name", help="lab name (default: $LAB_NAME or 'default'); several labs can be up at once")
     sub = top.add_subparsers(dest="command_name", required=True)
+    # --name is accepted after the command too ("lab down --name x"); absent there, the top-level one counts.
+    named = argparse.ArgumentParser(add_help=False)
+    named.add_argument("--name", default=argparse.SUPPRESS, help="lab name (as before the command)")
 
     def host_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--vms", default="", help="comma-separated suites of VM hosts, e.g. bookworm,trixie")
@@ -974,27 +981,27 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--memory", type=int, default=VM_MEMORY_MIB, help="VM memory in MiB (default: 1024)")
         p.add_argument("--smp", type=int, default=1, help="vCPUs per VM (default: 1)")
 
-    p = sub.add_parser("up", help="build/reuse images, boot the hosts, wait until they settle")
+    p = sub.add_parser("up", parents=[named], help="build/reuse images, boot the hosts, wait until they settle")
     host_options(p)
     p.add_argument("--instance-config", help="also write Molecule's instance_config.yml here")
     p.set_defaults(func=cmd_up)
-    p = sub.add_parser("down", help="stop and remove everything of a lab")
+    p = sub.add_parser("down", parents=[named], help="stop and remove everything of a lab")
     p.add_argument("--all", action="store_true", help="every lab under .cache/lab/run")
     p.set_defaults(func=lambda a: cmd_down_all(a) if a.all else cmd_down(a))
-    p = sub.add_parser("status", help="hosts, their state and memory")
+    p = sub.add_parser("status", parents=[named], help="hosts, their state and memory")
     p.set_defaults(func=cmd_status)
-    p = sub.add_parser("inventory", help="print the Ansible inventory of a lab")
+    p = sub.add_parser("inventory", parents=[named], help="print the Ansible inventory of a lab")
     p.add_argument("--format", choices=["yaml", "json", "path", "instance-config"], default="yaml")
     p.add_argument("--output", help="write to this file instead of stdout")
     p.set_defaults(func=cmd_inventory)
-    p = sub.add_parser("check-clean", help="exit 1 when any lab process, container, cgroup, mount is left")
+    p = sub.add_parser("check-clean", parents=[named], help="exit 1 if anything of any lab is left")
     p.set_defaults(func=cmd_check_clean)
-    p = sub.add_parser("build", help="build (or reuse) images without starting hosts")
+    p = sub.add_parser("build", parents=[named], help="build (or reuse) images without starting hosts")
     p.add_argument("--vms", default="bookworm,trixie")
     p.add_argument("--containers", default="bookworm")
     p.add_argument("--prune", action="store_true", help="remove images of old recipes")
     p.set_defaults(func=cmd_build)
-    p = sub.add_parser("run", help="up, run a command (LAB_INVENTORY set), down")
+    p = sub.add_parser("run", parents=[named], help="up, run a command (LAB_INVENTORY set), down")
     host_options(p)
     p.add_argument("command", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_run)

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # mmdebstrap hook of the lab images (tests/lab/lab.py); its content is part of the image cache key.
 # Called as: image-hook.sh ROOTFS KIND   with KIND = vm | ct, and MMDEBSTRAP_HOOK = essential | customize.
-# Nothing per-host or per-lab goes into the image: the SSH key and the hostname are supplied at boot.
+# Nothing per-host or per-lab goes into the image: SSH key, hostname and machine id come at boot.
 set -eu
 rootfs=$1
 kind=$2
@@ -19,8 +19,8 @@ if [ "${MMDEBSTRAP_HOOK:-}" = essential ]; then
 fi
 
 # --- customize: runs once, after all packages are installed -------------------------------------
-# Units a short-lived test host does not need; masked, because presets would re-enable them on
-# the first boot (mmdebstrap empties /etc/machine-id, so every boot of the image is a first boot).
+# Units a short-lived test host does not need; masked rather than disabled, so that no preset can
+# turn them on again.
 for unit in apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service \
     man-db.timer man-db.service e2scrub_all.timer e2scrub_all.service e2scrub_reap.service \
     fstrim.timer fstrim.service dpkg-db-backup.timer dpkg-db-backup.service logrotate.timer \

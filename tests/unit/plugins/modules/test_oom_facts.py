@@ -231,3 +231,24 @@ def test_bad_unit_names_fail_clearly(capsys, unit, message):
     assert result["failed"] is True
     assert result["msg"].startswith("units: unit name %r" % unit)
     assert message in result["msg"]
+
+
+def test_journal_without_matches_is_ok_not_unreadable(tmp_path, capsys, monkeypatch):
+    """journalctl --grep exits 1 without a word when nothing matches: that is a journal with no OOM kill."""
+    fake = tmp_path / "journalctl"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    journal = tmp_path / "journal" / "m"
+    journal.mkdir(parents=True)
+    (journal / "system.journal").write_bytes(b"LPKSHHRH")
+    monkeypatch.setattr(_oom_sources, "JOURNAL_DIRS", (str(tmp_path / "journal"),))
+    real_get_bin_path = AnsibleModule.get_bin_path
+
+    def get_bin_path(self, name, *args, **kwargs):
+        return str(fake) if name == "journalctl" else real_get_bin_path(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(AnsibleModule, "get_bin_path", get_bin_path)
+    facts = run_module({**BASE, "log_sources": ["journal"]}, capsys)["ansible_facts"]["oom"]
+    assert facts["sources"]["journal"] == {"status": "ok", "detail": "", "kills": 0}
+    assert facts["sources_unavailable"] == []
+    assert facts["kill_count"] == 0
