@@ -112,7 +112,10 @@ stage_bench() {
 stage_molecule() {
     local rc=0
     MOLECULE_GLOB='molecule/*/molecule.yml' molecule test --all || rc=1
-    python -m tests.lab check-clean || rc=1
+    if ! python -m tests.lab check-clean; then
+        rc=1
+        python -m tests.lab down --all
+    fi
     return $rc
 }
 
