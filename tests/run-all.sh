@@ -112,6 +112,11 @@ stage_bench() {
 stage_molecule() {
     local rc=0
     MOLECULE_GLOB='molecule/*/molecule.yml' molecule test --all || rc=1
+    # A scenario whose verify fails on purpose must fail, and leave no host behind.
+    if MOLECULE_GLOB='tests/lab/teardown-check/*/molecule.yml' molecule test; then
+        echo "the teardown scenario passed, but its verify step is meant to fail"
+        rc=1
+    fi
     if ! python -m tests.lab check-clean; then
         rc=1
         python -m tests.lab down --all
