@@ -57,11 +57,19 @@ stage_lint() {
     ruff check . || rc=1
     ruff format --check . || rc=1
     ansible-lint --profile production || rc=1
-    local module
+    # The release artifact builds, installs, and documents every module from the installed copy.
+    local work module
+    work=$(mktemp -d)
+    ansible-galaxy collection build --output-path "$work" . >/dev/null &&
+        ANSIBLE_COLLECTIONS_PATH="$work/collections" ansible-galaxy collection install --offline --force \
+            -p "$work/collections" "$work"/oomguard-memory-*.tar.gz >/dev/null || rc=1
     for module in plugins/modules/*.py; do
         module=$(basename "$module" .py)
-        ansible-doc "oomguard.memory.$module" >/dev/null || { echo "ansible-doc oomguard.memory.$module failed"; rc=1; }
+        # ansible-doc exits 0 for a module it cannot load: require its JSON to hold the documentation.
+        ANSIBLE_COLLECTIONS_PATH="$work/collections" ansible-doc --json "oomguard.memory.$module" 2>&1 |
+            grep -q '"collection": "oomguard.memory"' || { echo "ansible-doc oomguard.memory.$module failed"; rc=1; }
     done
+    rm -rf "$work"
     return $rc
 }
 

@@ -142,6 +142,11 @@ options:
         memory limits, protections and C(ManagedOOM*) settings of running units again when it reloads, so no
         restart is needed for them. Settings that apply only at start are listed in RV(restart_required).
       - Also reloads when the drop-in is unchanged but systemd reports C(NeedDaemonReload=yes) for the unit.
+      - Some systemd versions (seen with 257) do not write changed cgroup attributes of running units on reload. On
+        cgroup v2 the task then writes the value that systemd reports for C(MemoryMin=), C(MemoryLow=),
+        C(MemoryHigh=), C(MemoryMax=), C(MemorySwapMax=) and C(OOMPolicy=) (as C(memory.oom.group)) into the
+        running unit's cgroup itself, for the directives that this drop-in held or holds, and lists the files in
+        RV(synced). An unset C(MemoryMin=) or C(MemoryLow=) is left to systemd (it may come from a parent slice).
       - After the reload the unit's properties are read back with C(systemctl show); a value that differs from the
         drop-in (because a drop-in with higher precedence overrides it) produces a warning.
       - This module deliberately does not use C(systemctl set-property --runtime), which writes its own drop-ins
@@ -272,6 +277,14 @@ effective:
   returned: when O(apply=true), the unit is loaded and systemd runs
   type: dict
   sample: {MemoryMax: 2147483648, MemoryHigh: 1610612736, OOMPolicy: stop}
+synced:
+  description:
+    - Files of the running unit's cgroup v2 that the task wrote (or would write, in check mode) because systemd had
+      not applied its own values to them on reload. Empty with systemd versions that do that themselves.
+  returned: always
+  type: list
+  elements: str
+  sample: [memory.high, memory.max]
 backup_file:
   description: Name of the backup of the previous drop-in.
   returned: when O(backup=true) and the drop-in was changed or removed
@@ -279,9 +292,11 @@ backup_file:
   sample: /etc/systemd/system/reports.service.d/50-oomguard-memory.conf.4242.2025-05-01@12:00:00~
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.memory.plugins.module_utils._cgroup import cgroup_version
+from ansible_collections.oomguard.memory.plugins.module_utils._cgroup import cgroup_dir, cgroup_version, unified_mount
 from ansible_collections.oomguard.memory.plugins.module_utils._dropin import (
     DEFAULT_UNIT_DIR,
     MEMORY_DROPIN_NAME,
@@ -308,6 +323,15 @@ from ansible_collections.oomguard.memory.plugins.module_utils._systemd import (
 from ansible_collections.oomguard.memory.plugins.module_utils._unit_name import UnitNameError, validate_unit_name
 
 OOMD_UNIT = "systemd-oomd.service"
+# systemd properties and the cgroup v2 files of the unit's own cgroup that systemd writes them to
+CGROUP_V2_FILES = (
+    ("MemoryMin", "memory.min"),
+    ("MemoryLow", "memory.low"),
+    ("MemoryHigh", "memory.high"),
+    ("MemoryMax", "memory.max"),
+    ("MemorySwapMax", "memory.swap.max"),
+)
+ACTIVE_STATES = ("active", "activating", "reloading", "deactivating")
 
 
 class SystemdMemory:
@@ -332,6 +356,8 @@ class SystemdMemory:
         self.section = None
         self._systemctl = None
         self._booted = None
+        self.owned = set()
+        self.synced = []
 
     def validate(self):
         """Validate every input; fail with a message that names the option. Nothing is written before this."""
@@ -407,6 +433,7 @@ class SystemdMemory:
         after = None
         if self.state == "present":
             after = render_dropin(self.section, self.directives, "oomguard.memory.systemd_memory")
+        self.owned = set(parse_dropin(before)) | set(parse_dropin(after))
         if before != after:
             self.changed = True
             self._restart_reasons(parse_dropin(before), parse_dropin(after))
@@ -455,9 +482,61 @@ class SystemdMemory:
                 self.module.fail_json(
                     msg="systemctl daemon-reload failed after writing %s: %s" % (self.path, exc), **self.result
                 )
-        if self.module.check_mode:
+        if not self.module.check_mode:
+            self.verify()
+        self.sync_cgroup()
+
+    def sync_cgroup(self):
+        """Write the memory settings that systemd reports into the running unit's cgroup v2 where they differ.
+
+        systemd 252 writes changed cgroup attributes of running units on daemon-reload; systemd 257 (Debian 13) does
+        not, so without this a new limit would reach the kernel only at the next start. Only the attributes of
+        directives that this module's drop-in held before or holds now are touched, and always with the value
+        systemd itself reports, so systemd and the kernel agree afterwards. In check mode nothing is written, and
+        nothing is predicted while a reload is pending (the task reports a change anyway).
+        """
+        if (self.module.check_mode and self.applied) or cgroup_version() != "2":
             return
-        self.verify()
+        wanted_files = [(prop, name) for prop, name in CGROUP_V2_FILES if prop in self.owned]
+        oom_group = "OOMPolicy" in self.owned and self.unit_type in ("service", "scope")
+        if not wanted_files and not oom_group:
+            return
+        properties = self._show([prop for prop, _name in wanted_files] + (["OOMPolicy"] if oom_group else []))
+        unified = unified_mount()
+        if not properties or not properties.get("ControlGroup") or not unified:
+            return
+        if properties.get("ActiveState") not in ACTIVE_STATES:
+            return
+        directory = cgroup_dir(unified, properties["ControlGroup"])
+        wanted = []
+        for prop, name in wanted_files:
+            value = properties.get(prop)
+            if value is None or (prop in ("MemoryMin", "MemoryLow") and value == 0):
+                continue  # unset: systemd may take it from a parent's DefaultMemoryMin=/DefaultMemoryLow=
+            wanted.append((prop, name, "max" if value == "infinity" else str(value)))
+        if oom_group and properties.get("OOMPolicy"):
+            wanted.append(("OOMPolicy", "memory.oom.group", "1" if properties["OOMPolicy"] == "kill" else "0"))
+        for prop, name, value in wanted:
+            path = os.path.join(directory, name)
+            try:
+                with open(path, encoding="ascii") as handle:
+                    current = handle.read().strip()
+            except OSError:
+                continue  # no such attribute on this kernel, or the cgroup is gone
+            if current == value:
+                continue
+            self.changed = True
+            self.synced.append(name)
+            if self.module.check_mode:
+                continue
+            try:
+                with open(path, "w", encoding="ascii") as handle:
+                    handle.write(value + "\n")
+            except OSError as exc:
+                self.module.warn(
+                    "%s: systemd did not write %s=%s to %s after the reload, and writing it failed: %s; it takes "
+                    "effect when the unit next starts" % (self.unit, prop, value, path, exc.strerror)
+                )
 
     def verify(self):
         """Read the unit back and warn where the effective value differs from the drop-in."""
@@ -496,6 +575,7 @@ class SystemdMemory:
             "restart_reasons": self.restart_reasons,
             "reload_required": self.changed and not self.applied,
             "applied": self.applied,
+            "synced": self.synced,
         }
         if self.state == "present":
             result["resolved"] = self.resolved

@@ -46,7 +46,13 @@ class FakeSystemd:
         self.reloaded = {}
 
     def _values(self, unit):
-        values = {"MemoryMax": "infinity", "MemoryHigh": "infinity", "MemoryLow": "0", "OOMScoreAdjust": "0"}
+        values = {
+            "MemoryMax": "infinity",
+            "MemoryHigh": "infinity",
+            "MemoryLow": "0",
+            "OOMScoreAdjust": "0",
+            "OOMPolicy": "stop",
+        }
         for name, value in self.reloaded.get(unit, {}).items():
             if name in SIZE_PROPERTIES and value != "infinity" and not value.endswith("%"):
                 from ansible_collections.oomguard.memory.plugins.module_utils._sizes import parse_size
@@ -127,7 +133,9 @@ def run(args, unit_dir, host, systemd=None, check_mode=False, diff=False):
         run_command=mock.Mock(side_effect=systemd),
     ), mock.patch.object(systemd_memory, "systemd_booted", return_value=host["booted"]), mock.patch.object(
         systemd_memory, "cgroup_version", return_value=host["cgroup"]
-    ), mock.patch.object(systemd_memory, "read_memtotal", return_value=host["memtotal"]):
+    ), mock.patch.object(systemd_memory, "read_memtotal", return_value=host["memtotal"]), mock.patch.object(
+        systemd_memory, "unified_mount", return_value=host.get("unified")
+    ):
         try:
             module = build_module()
             task = SystemdMemory(module)
@@ -548,6 +556,99 @@ def test_apply_absent(unit_dir, host):
     assert result["changed"] and result["applied"]
     assert systemd.calls.count(["/usr/bin/systemctl", "daemon-reload"]) == 2
     assert warnings == []
+
+
+# -- apply: cgroup attributes that systemd does not write on reload (systemd 257) -------------------------------
+
+
+APP_CGROUP = "/system.slice/app.service"
+
+
+def cgroup_files(tmp_path, host, **values):
+    """A pretend cgroup v2 mount with the files of app.service's cgroup; returns that directory."""
+    host["unified"] = str(tmp_path / "cgroup")
+    directory = tmp_path / "cgroup" / "system.slice" / "app.service"
+    directory.mkdir(parents=True)
+    defaults = {"memory.min": "0", "memory.low": "0", "memory.high": "max", "memory.max": "max"}
+    defaults.update({"memory.oom.group": "0"}, **{name.replace("_", "."): value for name, value in values.items()})
+    for name, value in defaults.items():
+        (directory / name).write_text(value + "\n")
+    return directory
+
+
+def cgroup_values(directory):
+    return {path.name: path.read_text().strip() for path in sorted(directory.iterdir())}
+
+
+def test_apply_writes_what_systemd_did_not_write_to_the_running_cgroup(unit_dir, tmp_path, host):
+    directory = cgroup_files(tmp_path, host)
+    systemd = FakeSystemd(str(unit_dir))
+    systemd.overrides = {"ControlGroup": APP_CGROUP}
+    args = dict(ARGS, oom_policy="kill", apply=True)
+    result, warnings, systemd = run(args, unit_dir, host, systemd)
+    assert result["changed"] is True and result["applied"] is True
+    assert result["synced"] == ["memory.high", "memory.max", "memory.oom.group"]
+    assert cgroup_values(directory) == {
+        "memory.high": str(3 * GiB // 2),
+        "memory.low": "0",
+        "memory.max": str(2 * GiB),
+        "memory.min": "0",
+        "memory.oom.group": "1",
+    }
+    assert warnings == []
+    # the kernel agrees now: nothing to do, no change
+    result, warnings, systemd = run(args, unit_dir, host, systemd)
+    assert result["changed"] is False and result["synced"] == []
+    # removed again: systemd reports infinity and OOMPolicy=stop, written back as max and 0
+    result, warnings, systemd = run({"unit": "app.service", "state": "absent", "apply": True}, unit_dir, host, systemd)
+    assert result["changed"] is True
+    assert result["synced"] == ["memory.high", "memory.max", "memory.oom.group"]
+    assert cgroup_values(directory) == {
+        "memory.high": "max",
+        "memory.low": "0",
+        "memory.max": "max",
+        "memory.min": "0",
+        "memory.oom.group": "0",
+    }
+
+
+def test_apply_leaves_a_cgroup_alone_that_systemd_already_wrote(unit_dir, tmp_path, host):
+    directory = cgroup_files(tmp_path, host, memory_high=str(3 * GiB // 2), memory_max=str(2 * GiB))
+    systemd = FakeSystemd(str(unit_dir))
+    systemd.overrides = {"ControlGroup": APP_CGROUP}
+    before = cgroup_values(directory)
+    result, warnings, _s = run(dict(ARGS, apply=True), unit_dir, host, systemd)
+    assert result["synced"] == [] and warnings == []
+    assert cgroup_values(directory) == before
+
+
+def test_apply_cgroup_check_mode_reports_but_does_not_write(unit_dir, tmp_path, host):
+    directory = cgroup_files(tmp_path, host)
+    systemd = FakeSystemd(str(unit_dir))
+    systemd.overrides = {"ControlGroup": APP_CGROUP}
+    run(ARGS, unit_dir, host, systemd)  # written without apply
+    systemd(["/usr/bin/systemctl", "daemon-reload"])  # reloaded by someone else; the kernel still has max
+    before = cgroup_values(directory)
+    result, _w, systemd = run(dict(ARGS, apply=True), unit_dir, host, systemd, check_mode=True)
+    assert result["changed"] is True and result["applied"] is False
+    assert result["synced"] == ["memory.high", "memory.max"]
+    assert cgroup_values(directory) == before
+    # while a reload is pending in check mode, nothing is predicted
+    result, _w, systemd = run(dict(ARGS, memory_max="3G", apply=True), unit_dir, host, systemd, check_mode=True)
+    assert result["changed"] is True and result["applied"] is True and result["synced"] == []
+
+
+def test_apply_cgroup_unset_protection_and_inactive_units_are_left_alone(unit_dir, tmp_path, host):
+    directory = cgroup_files(tmp_path, host, memory_low=str(GiB))
+    systemd = FakeSystemd(str(unit_dir))
+    systemd.overrides = {"ControlGroup": APP_CGROUP}
+    run({"unit": "app.service", "memory_low": "1G", "apply": True}, unit_dir, host, systemd)
+    result, _w, systemd = run({"unit": "app.service", "state": "absent", "apply": True}, unit_dir, host, systemd)
+    assert result["synced"] == []  # MemoryLow=0 may come from a parent's DefaultMemoryLow=
+    assert cgroup_values(directory)["memory.low"] == str(GiB)
+    systemd.overrides = {"ControlGroup": ""}  # not running: no cgroup
+    result, _w, systemd = run(dict(ARGS, apply=True), unit_dir, host, systemd)
+    assert result["synced"] == [] and cgroup_values(directory)["memory.max"] == "max"
 
 
 def test_main_runs_and_sets_locale(unit_dir, host):
