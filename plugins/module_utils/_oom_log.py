@@ -182,6 +182,16 @@ class Line:
         self._stamp_parser = (parse, arguments)
 
 
+# Lines that pass the prefilter only because a word in them contains "oom" or "kill": stack frames
+# of the OOM report ("oom_kill_process.cold+0xb/0x10") and the task table's header.
+_NOISE_MARKERS = ("+0x", "oom_score_adj name")
+
+
+def is_report_noise(text):
+    """True for prefiltered lines that the parser never uses; skipping them saves the prefix parsing."""
+    return any(marker in text for marker in _NOISE_MARKERS)
+
+
 def journal_line_may_matter(text):
     """The journal's prefilter, as C(JOURNAL_GREP_PATTERN) with --case-sensitive=false."""
     lowered = text.lower()
@@ -430,7 +440,8 @@ class OomLogParser:
 
     def feed_text(self, text, source, kernel_only=False, years=None):
         """Feed one raw log line."""
-        self.feed(strip_prefix(text, source, kernel_only=kernel_only, years=years))
+        if not is_report_noise(text):
+            self.feed(strip_prefix(text, source, kernel_only=kernel_only, years=years))
 
     def feed(self, line):
         message = line.message

@@ -146,7 +146,8 @@ options:
         cgroup v2 the task then writes the value that systemd reports for C(MemoryMin=), C(MemoryLow=),
         C(MemoryHigh=), C(MemoryMax=), C(MemorySwapMax=) and C(OOMPolicy=) (as C(memory.oom.group)) into the
         running unit's cgroup itself, for the directives that this drop-in held or holds, and lists the files in
-        RV(synced). An unset C(MemoryMin=) or C(MemoryLow=) is left to systemd (it may come from a parent slice).
+        RV(synced). For a C(MemoryMin=) or C(MemoryLow=) that is no longer set, that is the first C(DefaultMemoryMin=)
+        or C(DefaultMemoryLow=) of the unit's slices, as systemd does.
       - After the reload the unit's properties are read back with C(systemctl show); a value that differs from the
         drop-in (because a drop-in with higher precedence overrides it) produces a warning.
       - This module deliberately does not use C(systemctl set-property --runtime), which writes its own drop-ins
@@ -486,6 +487,22 @@ class SystemdMemory:
             self.verify()
         self.sync_cgroup()
 
+    def _ancestor_default(self, prop):
+        """Return the first non-zero DefaultMemoryMin=/DefaultMemoryLow= of the unit's slices, else 0."""
+        unit = self.unit
+        for _depth in range(32):
+            parent = (self._show(["Slice"], unit) or {}).get("Slice")
+            if not parent or parent == unit:
+                return 0
+            value = (self._show(["Default" + prop], parent) or {}).get("Default" + prop)
+            if value not in (None, "", "0", "infinity"):
+                try:
+                    return int(value)
+                except ValueError:
+                    return 0
+            unit = parent
+        return 0
+
     def sync_cgroup(self):
         """Write the memory settings that systemd reports into the running unit's cgroup v2 where they differ.
 
@@ -509,10 +526,13 @@ class SystemdMemory:
             return
         directory = cgroup_dir(unified, properties["ControlGroup"])
         wanted = []
+        current = dict(self.directives)
         for prop, name in wanted_files:
             value = properties.get(prop)
-            if value is None or (prop in ("MemoryMin", "MemoryLow") and value == 0):
-                continue  # unset: systemd may take it from a parent's DefaultMemoryMin=/DefaultMemoryLow=
+            if value is None:
+                continue
+            if prop in ("MemoryMin", "MemoryLow") and value == 0 and prop not in current:
+                value = self._ancestor_default(prop)  # systemd falls back to a slice's DefaultMemoryMin/Low=
             wanted.append((prop, name, "max" if value == "infinity" else str(value)))
         if oom_group and properties.get("OOMPolicy"):
             wanted.append(("OOMPolicy", "memory.oom.group", "1" if properties["OOMPolicy"] == "kill" else "0"))

@@ -21,6 +21,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
     Line,
     OomLogParser,
     YearGuesser,
+    is_report_noise,
     journal_line_may_matter,
     line_may_matter,
     month_number,
@@ -1465,3 +1466,14 @@ def test_one_kill_in_two_sources_counts_once():
     parser.feed_text(line, "dmesg", kernel_only=True)
     assert parser.result()["kill_count"] == 1
     assert parser.result()["kill_count_by_source"] == {"kmsg": 1}
+
+
+def test_report_noise_is_skipped_before_prefix_parsing():
+    frame = "Oct 28 06:39:16 vm-1 kernel:  oom_kill_process.cold+0xb/0x10"
+    table = "[ 5.1] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name"
+    assert is_report_noise(frame)
+    assert is_report_noise(table)
+    assert not is_report_noise("Oct 28 06:39:16 vm-1 kernel: " + KILLED_54)
+    header = "worker invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj=0"
+    assert not is_report_noise(header)
+    assert parse([frame, table, "[ 5.2] " + KILLED_54], kernel_only=True)["kill_count"] == 1

@@ -50,6 +50,7 @@ class FakeSystemd:
             "MemoryMax": "infinity",
             "MemoryHigh": "infinity",
             "MemoryLow": "0",
+            "MemoryMin": "0",
             "OOMScoreAdjust": "0",
             "OOMPolicy": "stop",
         }
@@ -638,14 +639,38 @@ def test_apply_cgroup_check_mode_reports_but_does_not_write(unit_dir, tmp_path, 
     assert result["changed"] is True and result["applied"] is True and result["synced"] == []
 
 
-def test_apply_cgroup_unset_protection_and_inactive_units_are_left_alone(unit_dir, tmp_path, host):
-    directory = cgroup_files(tmp_path, host, memory_low=str(GiB))
-    systemd = FakeSystemd(str(unit_dir))
+class SlicedSystemd(FakeSystemd):
+    """app.service in system.slice (DefaultMemoryLow=256M) in -.slice."""
+
+    def _values(self, unit):
+        values = super()._values(unit)
+        if unit == "system.slice":
+            values.update(Slice="-.slice", DefaultMemoryLow=str(256 * 1024**2), DefaultMemoryMin="0")
+        elif unit == "-.slice":
+            values.update(Slice="", DefaultMemoryLow="0", DefaultMemoryMin="0")
+        else:
+            values.update(Slice="system.slice", DefaultMemoryLow="0", DefaultMemoryMin="0")
+        return values
+
+
+def test_apply_cgroup_removed_protection_falls_back_like_systemd(unit_dir, tmp_path, host):
+    directory = cgroup_files(tmp_path, host)
+    systemd = SlicedSystemd(str(unit_dir))
     systemd.overrides = {"ControlGroup": APP_CGROUP}
-    run({"unit": "app.service", "memory_low": "1G", "apply": True}, unit_dir, host, systemd)
-    result, _w, systemd = run({"unit": "app.service", "state": "absent", "apply": True}, unit_dir, host, systemd)
-    assert result["synced"] == []  # MemoryLow=0 may come from a parent's DefaultMemoryLow=
+    args = {"unit": "app.service", "memory_low": "1G", "memory_min": "512M", "apply": True}
+    result, _w, systemd = run(args, unit_dir, host, systemd)
+    assert result["synced"] == ["memory.min", "memory.low"]
     assert cgroup_values(directory)["memory.low"] == str(GiB)
+    result, _w, systemd = run({"unit": "app.service", "state": "absent", "apply": True}, unit_dir, host, systemd)
+    # MemoryLow= falls back to system.slice's DefaultMemoryLow=, MemoryMin= to 0 (no slice sets a default)
+    assert result["synced"] == ["memory.min", "memory.low"]
+    assert cgroup_values(directory)["memory.low"] == str(256 * 1024**2)
+    assert cgroup_values(directory)["memory.min"] == "0"
+
+
+def test_apply_cgroup_of_a_unit_that_does_not_run_is_left_alone(unit_dir, tmp_path, host):
+    directory = cgroup_files(tmp_path, host)
+    systemd = FakeSystemd(str(unit_dir))
     systemd.overrides = {"ControlGroup": ""}  # not running: no cgroup
     result, _w, systemd = run(dict(ARGS, apply=True), unit_dir, host, systemd)
     assert result["synced"] == [] and cgroup_values(directory)["memory.max"] == "max"
