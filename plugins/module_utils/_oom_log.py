@@ -182,14 +182,13 @@ class Line:
         self._stamp_parser = (parse, arguments)
 
 
-# Lines that pass the prefilter only because a word in them contains "oom" or "kill": stack frames
-# of the OOM report ("oom_kill_process.cold+0xb/0x10") and the task table's header.
-_NOISE_MARKERS = ("+0x", "oom_score_adj name")
-
-
 def is_report_noise(text):
-    """True for prefiltered lines that the parser never uses; skipping them saves the prefix parsing."""
-    return any(marker in text for marker in _NOISE_MARKERS)
+    """True for prefiltered lines that the parser never uses; skipping them saves the prefix parsing.
+
+    They pass the prefilter only because a word in them contains "oom" or "kill": stack frames of the
+    OOM report ("oom_kill_process.cold+0xb/0x10") and the task table's header.
+    """
+    return "+0x" in text or "oom_score_adj name" in text
 
 
 def journal_line_may_matter(text):
