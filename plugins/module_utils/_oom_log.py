@@ -511,6 +511,7 @@ class OomLogParser:
                 event.group_memcg = match.group("memcg")
                 event.group_time = _line_time(line)
                 event.group_pids = {event.last_kill_pid} if event.last_kill_pid is not None else set()
+                self._mark_group_victim(event)
             return
         if "Kill process" in message:
             match = RE_CANDIDATE.match(message)
@@ -636,6 +637,16 @@ class OomLogParser:
         kill["unit"] = unit_from_cgroup(cgroup)
         kill["container"] = container_from_cgroup(cgroup)
         self._record(kill, line)
+
+    def _mark_group_victim(self, event):
+        """The victim's Killed line comes before the oom.group line that names its group."""
+        if event.last_kill_pid is None:
+            return
+        for kill in reversed(self.kills):
+            if kill["killer"] == KILLER_KERNEL and kill["pid"] == event.last_kill_pid:
+                if kill.get("oom_group") is None:
+                    kill["oom_group"] = event.group_memcg
+                return
 
     def _attach_reaper(self, match):
         pid = int(match.group("pid"))

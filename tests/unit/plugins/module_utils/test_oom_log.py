@@ -1028,7 +1028,8 @@ def test_oom_group_prints_the_victim_twice_counted_once():
     assert result["kill_count"] == 3
     assert [kill["pid"] for kill in result["kills"]] == [4242, 4243, 4244]
     first, second, third = result["kills"]
-    assert (first["oom_group"], second["oom_group"], third["oom_group"]) == (None, cgroup, cgroup)
+    # The victim's first Killed line comes before the group line; it belongs to the group all the same.
+    assert (first["oom_group"], second["oom_group"], third["oom_group"]) == (cgroup, cgroup, cgroup)
     assert [kill["unit"] for kill in result["kills"]] == ["worker.service"] * 3
     assert (second["trigger_comm"], second["kind"], second["total_vm_kb"]) == ("worker", "memcg", 20)
     assert second["reaped_anon_rss_kb"] == 0
@@ -1046,7 +1047,7 @@ def test_oom_group_ends_for_a_later_rate_limited_kill():
     ]
     result = parse(lines, kernel_only=True)
     assert [kill["pid"] for kill in result["kills"]] == [4242, 4243, 5000]
-    assert [kill["oom_group"] for kill in result["kills"]] == [None, "/a.slice", None]
+    assert [kill["oom_group"] for kill in result["kills"]] == ["/a.slice", "/a.slice", None]
     assert result["kills"][2]["kind"] == "global"
 
 
