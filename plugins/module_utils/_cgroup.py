@@ -94,30 +94,29 @@ def cgroup_version(mounts_path="/proc/self/mounts"):
     return None
 
 
-def unified_mount(mounts_path="/proc/self/mounts"):
-    """Return the mount point of the cgroup v2 hierarchy, or None."""
+def _cgroup_mounts(mounts_path):
+    """Yield (mount point, file system type, options) of the mounted cgroup hierarchies."""
     try:
         with open(mounts_path, encoding="utf-8", errors="replace") as mounts:
             for line in mounts:
                 fields = line.split()
-                if len(fields) >= 3 and fields[2] == "cgroup2":
-                    return fields[1]
+                if len(fields) >= 4 and fields[2] in ("cgroup", "cgroup2"):
+                    yield fields[1], fields[2], fields[3].split(",")
     except OSError:
-        pass
-    return None
+        return
+
+
+def unified_mount(mounts_path="/proc/self/mounts"):
+    """Return the mount point of the cgroup v2 hierarchy, or None."""
+    return next((point for point, fstype, _options in _cgroup_mounts(mounts_path) if fstype == "cgroup2"), None)
 
 
 def memory_v1_mount(mounts_path="/proc/self/mounts"):
     """Return the mount point of the cgroup v1 memory controller, or None."""
-    try:
-        with open(mounts_path, encoding="utf-8", errors="replace") as mounts:
-            for line in mounts:
-                fields = line.split()
-                if len(fields) >= 4 and fields[2] == "cgroup" and "memory" in fields[3].split(","):
-                    return fields[1]
-    except OSError:
-        pass
-    return None
+    return next(
+        (point for point, fstype, options in _cgroup_mounts(mounts_path) if fstype == "cgroup" and "memory" in options),
+        None,
+    )
 
 
 def read_flat_keyed(path):

@@ -150,6 +150,23 @@ def test_check_mode_changes_nothing(tmp_path, capsys):
     assert [kill["pid"] for kill in result["ansible_facts"]["oom"]["kills"]] == [4242]
 
 
+def fake_journal(tmp_path, monkeypatch, script):
+    """A journal directory with one file, and a journalctl that runs the shell C(script) instead."""
+    fake = tmp_path / "journalctl"
+    fake.write_text("#!/bin/sh\n%s\n" % script)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    journal = tmp_path / "journal" / "m"
+    journal.mkdir(parents=True)
+    (journal / "system.journal").write_bytes(b"LPKSHHRH")
+    monkeypatch.setattr(_oom_sources, "JOURNAL_DIRS", (str(tmp_path / "journal"),))
+    real_get_bin_path = AnsibleModule.get_bin_path
+
+    def get_bin_path(self, name, *args, **kwargs):
+        return str(fake) if name == "journalctl" else real_get_bin_path(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(AnsibleModule, "get_bin_path", get_bin_path)
+
+
 def test_journal_source_with_a_fake_journalctl(tmp_path, capsys, monkeypatch):
     stamp = int(datetime.datetime(2026, 3, 3, 10, 11, 12, tzinfo=datetime.timezone.utc).timestamp() * 1e6)
     entries = [
@@ -177,21 +194,7 @@ def test_journal_source_with_a_fake_journalctl(tmp_path, capsys, monkeypatch):
         },
     ]
     (tmp_path / "entries.json").write_text("".join(json.dumps(entry) + "\n" for entry in entries))
-    fake = tmp_path / "journalctl"
-    fake.write_text('#!/bin/sh\ncat "%s"\n' % (tmp_path / "entries.json"))
-    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    journal = tmp_path / "journal" / "m"
-    journal.mkdir(parents=True)
-    (journal / "system.journal").write_bytes(b"LPKSHHRH")
-    monkeypatch.setattr(_oom_sources, "JOURNAL_DIRS", (str(tmp_path / "journal"),))
-    real_get_bin_path = AnsibleModule.get_bin_path
-
-    def get_bin_path(self, name, *args, **kwargs):
-        if name == "journalctl":
-            return str(fake)
-        return real_get_bin_path(self, name, *args, **kwargs)
-
-    monkeypatch.setattr(AnsibleModule, "get_bin_path", get_bin_path)
+    fake_journal(tmp_path, monkeypatch, 'cat "%s"' % (tmp_path / "entries.json"))
     result = run_module({"log_sources": ["journal"], "top_processes": 0}, capsys)
     oom = result["ansible_facts"]["oom"]
     kill = oom["kills"][0]
@@ -235,19 +238,7 @@ def test_bad_unit_names_fail_clearly(capsys, unit, message):
 
 def test_journal_without_matches_is_ok_not_unreadable(tmp_path, capsys, monkeypatch):
     """journalctl --grep exits 1 without a word when nothing matches: that is a journal with no OOM kill."""
-    fake = tmp_path / "journalctl"
-    fake.write_text("#!/bin/sh\nexit 1\n")
-    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    journal = tmp_path / "journal" / "m"
-    journal.mkdir(parents=True)
-    (journal / "system.journal").write_bytes(b"LPKSHHRH")
-    monkeypatch.setattr(_oom_sources, "JOURNAL_DIRS", (str(tmp_path / "journal"),))
-    real_get_bin_path = AnsibleModule.get_bin_path
-
-    def get_bin_path(self, name, *args, **kwargs):
-        return str(fake) if name == "journalctl" else real_get_bin_path(self, name, *args, **kwargs)
-
-    monkeypatch.setattr(AnsibleModule, "get_bin_path", get_bin_path)
+    fake_journal(tmp_path, monkeypatch, "exit 1")
     facts = run_module({**BASE, "log_sources": ["journal"]}, capsys)["ansible_facts"]["oom"]
     assert facts["sources"]["journal"] == {"status": "ok", "detail": "", "kills": 0}
     assert facts["sources_unavailable"] == []
