@@ -23,7 +23,7 @@ _CONTAINER_PATTERNS = (
     ("containerd", re.compile(r"(?:^|/)cri-containerd[-:](?P<id>" + _HEX_ID + r")(?:\.scope)?(?:/|$)")),
     ("cri-o", re.compile(r"(?:^|/)crio-(?:conmon-)?(?P<id>" + _HEX_ID + r")(?:\.scope)?(?:/|$)")),
     ("podman", re.compile(r"(?:^|/)libpod-(?:conmon-)?(?P<id>" + _HEX_ID + r")(?:\.scope)?(?:/|$)")),
-    ("lxc", re.compile(r"(?:^|/)lxc(?:\.payload)?[./](?P<id>[^/]+)(?:/|$)")),
+    ("lxc", re.compile(r"(?:^|/)lxc(?:\.payload)?[./](?!monitor\b)(?P<id>[^/]+)(?:/|$)")),
 )
 _KUBEPODS = re.compile(r"(?:^|/)kubepods\b")
 _POD_UID = re.compile(r"pod(?P<uid>[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})")

@@ -100,6 +100,7 @@ def test_unit_from_cgroup(path, unit):
         ("/machine.slice/libpod-%s.scope" % HEX, {"runtime": "podman", "id": HEX}),
         ("/lxc.payload.lab-ct01/system.slice/hog.service", {"runtime": "lxc", "id": "lab-ct01"}),
         ("/lxc/ct02", {"runtime": "lxc", "id": "ct02"}),
+        ("/lxc.monitor.lab-ct01", None),
         ("/system.slice/worker.service", None),
         (None, None),
     ],
