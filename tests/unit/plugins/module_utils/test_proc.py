@@ -101,7 +101,7 @@ def test_read_stat_comm_with_spaces_and_parentheses(tmp_path):
     [
         ("python3", "", True),
         ("python3.11", "", True),
-        ("pytest", "/work/main/.venv/bin/python3", True),
+        ("pytest", "/srv/app/.venv/bin/python3", True),
         ("worker", "/usr/bin/python", True),
         ("worker", "/usr/bin/pythonista", False),
         ("ipython", "/usr/bin/ipython", False),
