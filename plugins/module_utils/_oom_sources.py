@@ -32,7 +32,6 @@ from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
     PREFILTER_NEEDLES,
     Line,
     YearGuesser,
-    is_report_noise,
     journal_line_may_matter,
     line_may_matter,
     strip_prefix,
@@ -190,9 +189,9 @@ def read_log_file(parser, path, source, grep=None, gzip_bin=None, kernel_only=Fa
         raise _open_error(path, exc) from None
     years = YearGuesser(reference)
     for text in filtered_file_lines(path, grep, gzip_bin):
-        if (text.startswith(" ") and "=" in text.split(None, 1)[0]) or is_report_noise(text):
+        if text.startswith(" ") and "=" in text.split(None, 1)[0]:
             continue
-        parser.feed(strip_prefix(text, source, kernel_only=kernel_only, years=years))
+        parser.feed_text(text, source, kernel_only=kernel_only, years=years)
 
 
 def syslog_files(log_dir="/var/log"):

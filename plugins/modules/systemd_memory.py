@@ -487,21 +487,27 @@ class SystemdMemory:
             self.verify()
         self.sync_cgroup()
 
-    def _ancestor_default(self, prop):
-        """Return the first non-zero DefaultMemoryMin=/DefaultMemoryLow= of the unit's slices, else 0."""
+    def _slice_defaults(self):
+        """Return {"MemoryMin": n, "MemoryLow": n}: the first non-zero DefaultMemoryMin=/DefaultMemoryLow= of the
+        unit's slices, else 0, read in one walk up the slices (one systemctl call per slice)."""
+        defaults = {"MemoryMin": None, "MemoryLow": None}
         unit = self.unit
+        parent = (self._show(["Slice"], unit) or {}).get("Slice")
         for _depth in range(32):
-            parent = (self._show(["Slice"], unit) or {}).get("Slice")
             if not parent or parent == unit:
-                return 0
-            value = (self._show(["Default" + prop], parent) or {}).get("Default" + prop)
-            if value not in (None, "", "0", "infinity"):
-                try:
-                    return int(value)
-                except ValueError:
-                    return 0
-            unit = parent
-        return 0
+                break
+            slice_properties = self._show(["Slice", "DefaultMemoryMin", "DefaultMemoryLow"], parent) or {}
+            for prop in defaults:
+                value = slice_properties.get("Default" + prop)
+                if defaults[prop] is None and value not in (None, "", "0", "infinity"):
+                    try:
+                        defaults[prop] = int(value)
+                    except ValueError:
+                        defaults[prop] = 0
+            if all(value is not None for value in defaults.values()):
+                break
+            unit, parent = parent, slice_properties.get("Slice")
+        return {prop: value or 0 for prop, value in defaults.items()}
 
     def sync_cgroup(self):
         """Write the memory settings that systemd reports into the running unit's cgroup v2 where they differ.
@@ -526,13 +532,16 @@ class SystemdMemory:
             return
         directory = cgroup_dir(unified, properties["ControlGroup"])
         wanted = []
-        current = dict(self.directives)
+        configured = dict(self.directives)
+        slice_defaults = None
         for prop, name in wanted_files:
             value = properties.get(prop)
             if value is None:
                 continue
-            if prop in ("MemoryMin", "MemoryLow") and value == 0 and prop not in current:
-                value = self._ancestor_default(prop)  # systemd falls back to a slice's DefaultMemoryMin/Low=
+            if prop in ("MemoryMin", "MemoryLow") and value == 0 and prop not in configured:
+                if slice_defaults is None:
+                    slice_defaults = self._slice_defaults()
+                value = slice_defaults[prop]  # systemd falls back to a slice's DefaultMemoryMin/Low=
             wanted.append((prop, name, "max" if value == "infinity" else str(value)))
         if oom_group and properties.get("OOMPolicy"):
             wanted.append(("OOMPolicy", "memory.oom.group", "1" if properties["OOMPolicy"] == "kill" else "0"))
