@@ -364,14 +364,19 @@ class DropinFile:
                 path=self.path,
             )
 
-    def check_writable(self):
-        """Fail as a write would: check mode predicts a read-only file system or a missing permission."""
+    def check_writable(self, removing=False):
+        """Fail as the write (or the removal) would: check mode predicts a read-only or unwritable directory."""
         directory = self.directory if os.path.isdir(self.directory) else self.unit_dir
         if not os.path.isdir(directory) or os.access(directory, os.W_OK | os.X_OK):
             return
         code = errno.EROFS if os.statvfs(directory).f_flag & os.ST_RDONLY else errno.EACCES
-        action = "cannot write in %s" if directory == self.directory else "cannot create %s"
-        self._fail(action % (self.directory,), OSError(code, os.strerror(code)))
+        if removing:
+            action = "cannot remove drop-in %s" % self.path
+        elif directory == self.directory:
+            action = "cannot write in %s" % self.directory
+        else:
+            action = "cannot create %s" % self.directory
+        self._fail(action, OSError(code, os.strerror(code)))
 
     def stage(self, content, prepare=None):
         """Write C(content) to a temporary file next to the drop-in, flushed to disk; return a Staged.

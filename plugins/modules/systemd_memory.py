@@ -733,8 +733,8 @@ class SystemdMemory:
         if self.module._diff:
             self.diffs.extend(dropin.diff(before, after) for dropin, before, after, _mode in changes)
         if self.module.check_mode:
-            for dropin, _before, _after, _mode in changes:
-                dropin.check_writable()
+            for dropin, _before, after, _mode in changes:
+                dropin.check_writable(removing=after is None)
             return
         staged = []
         try:
