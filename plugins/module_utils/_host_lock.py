@@ -21,7 +21,16 @@ import time
 
 LOCK_PATH = "/run/oomguard.lock"
 DEFAULT_TIMEOUT = 30
+TIMEOUT_MAX = 3600
 _POLL = 0.1
+
+
+def timeout_error(timeout):
+    """The message for a lock_timeout option that is not a whole number of seconds from 0 to TIMEOUT_MAX."""
+    if isinstance(timeout, int) and not isinstance(timeout, bool) and 0 <= timeout <= TIMEOUT_MAX:
+        return None
+    text = repr(timeout) if len(repr(timeout)) <= 40 else repr(timeout)[:37] + "..."
+    return "lock_timeout must be a number of seconds from 0 to %d; got %s" % (TIMEOUT_MAX, text)
 
 
 class LockError(Exception):

@@ -66,6 +66,21 @@ class LiveScores:
     def changed(self):
         return any(entry["before"] != entry["after"] for entry in self.processes)
 
+    def diff(self, what):
+        """The diff of the values, one line per process; C(what) names them in the headers."""
+
+        def lines(key):
+            return "".join(
+                "%d (%s): oom_score_adj=%d\n" % (entry["pid"], entry["comm"], entry[key]) for entry in self.processes
+            )
+
+        return {
+            "before": lines("before"),
+            "after": lines("after"),
+            "before_header": "%s (before)" % what,
+            "after_header": "%s (after)" % what,
+        }
+
     def _path(self, pid):
         return os.path.join(self.proc, str(pid), "oom_score_adj")
 

@@ -116,6 +116,23 @@ def exclude_own_chain(pids, processes, own):
     return kept, excluded
 
 
+def own_chain_warning(pids, processes):
+    """The warning when a unit, cgroup or pid selection reached the module's own process or its ancestors."""
+    return "left %s alone: the process running this module and its ancestors are never changed" % ", ".join(
+        "%d (%s)" % (pid, processes[pid].comm) for pid in pids[:10]
+    )
+
+
+def own_chain_restart_reasons(pids, processes, value, unit):
+    """One restart reason per ancestor of the module in a unit: it gets OOMScoreAdjust= only at the next start."""
+    return [
+        "pid %d (%s) gets OOMScoreAdjust=%d only when %s next starts; it was left alone because it runs this module"
+        % (pid, processes[pid].comm, value, unit)
+        for pid in pids
+        if pid != os.getpid()
+    ]
+
+
 def in_cgroup(path, base):
     """True when cgroup C(path) is C(base) or below it (paths as in /proc/PID/cgroup)."""
     if path is None:

@@ -322,7 +322,6 @@ restart_reasons:
       this module
 """
 
-import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
@@ -337,7 +336,12 @@ from ansible_collections.oomguard.memory.plugins.module_utils._dropin import (
     dropin_path,
     render_score_dropin,
 )
-from ansible_collections.oomguard.memory.plugins.module_utils._host_lock import DEFAULT_TIMEOUT, HostLock, LockError
+from ansible_collections.oomguard.memory.plugins.module_utils._host_lock import (
+    DEFAULT_TIMEOUT,
+    HostLock,
+    LockError,
+    timeout_error,
+)
 from ansible_collections.oomguard.memory.plugins.module_utils._live_oom_score import LiveScores, ScoreError
 from ansible_collections.oomguard.memory.plugins.module_utils._process_select import (
     COMM_MAX,
@@ -348,6 +352,8 @@ from ansible_collections.oomguard.memory.plugins.module_utils._process_select im
     exclude_own_chain,
     kubepods_managed,
     normalize_cgroup,
+    own_chain_restart_reasons,
+    own_chain_warning,
     own_process_chain,
     select_by_cgroup,
     select_by_name,
@@ -366,7 +372,6 @@ from ansible_collections.oomguard.memory.plugins.module_utils._systemd import (
 from ansible_collections.oomguard.memory.plugins.module_utils._unit_name import UnitNameError, split_unit_name
 
 SELECTORS = ("pid", "name", "pattern", "unit", "cgroup")
-LOCK_TIMEOUT_MAX = 3600
 
 
 def is_int(value):
@@ -406,11 +411,8 @@ class OomScoreAdj:
                 msg="value=-1000 makes the selected processes unkillable by the OOM killer; set allow_unkillable=true "
                 "if that is really wanted, or use -999 to keep them as a last resort"
             )
-        if not is_int(params["lock_timeout"]) or not 0 <= params["lock_timeout"] <= LOCK_TIMEOUT_MAX:
-            self.module.fail_json(
-                msg="lock_timeout must be a number of seconds from 0 to %d; got %s"
-                % (LOCK_TIMEOUT_MAX, shown(params["lock_timeout"]))
-            )
+        if timeout_error(params["lock_timeout"]):
+            self.module.fail_json(msg=timeout_error(params["lock_timeout"]))
         if params["pid"] is not None:
             bad = [pid for pid in params["pid"] if not is_int(pid) or pid <= 0]
             if bad:
@@ -561,17 +563,9 @@ class OomScoreAdj:
 
     def _own_chain_selected(self, pids, processes):
         """A unit, cgroup or pid selection reached the process running this module or its ancestors."""
-        self.module.warn(
-            "left %s alone: the process running this module and its ancestors are never changed"
-            % ", ".join("%d (%s)" % (pid, processes[pid].comm) for pid in pids[:10])
-        )
+        self.module.warn(own_chain_warning(pids, processes))
         if self.params["persist"]:
-            self.restart_reasons.extend(
-                "pid %d (%s) gets OOMScoreAdjust=%d only when %s next starts; it was left alone because it runs "
-                "this module" % (pid, processes[pid].comm, self.value, self.params["unit"])
-                for pid in pids
-                if pid != os.getpid()
-            )
+            self.restart_reasons.extend(own_chain_restart_reasons(pids, processes, self.value, self.params["unit"]))
 
     # -- changes ----------------------------------------------------------------------------------------------
 
@@ -651,24 +645,11 @@ class OomScoreAdj:
             except ScoreError as exc:
                 self.module.fail_json(msg=str(exc), **self.result)
             if self.module._diff:
-                self.diff.insert(0, self._process_diff())
+                self.diff.insert(0, self.live.diff("oom_score_adj"))
             if self.params["apply"]:
                 self.reload()
         finally:
             lock.release()
-
-    def _process_diff(self):
-        def lines(key):
-            return "".join(
-                "%d (%s): oom_score_adj=%d\n" % (entry["pid"], entry["comm"], entry[key]) for entry in self.processes
-            )
-
-        return {
-            "before": lines("before"),
-            "after": lines("after"),
-            "before_header": "oom_score_adj (before)",
-            "after_header": "oom_score_adj (after)",
-        }
 
     @property
     def processes(self):

@@ -468,18 +468,25 @@ from ansible_collections.oomguard.memory.plugins.module_utils._dropin import (
     unsupported_settings,
     validate_dropin_name,
 )
-from ansible_collections.oomguard.memory.plugins.module_utils._host_lock import DEFAULT_TIMEOUT, HostLock, LockError
+from ansible_collections.oomguard.memory.plugins.module_utils._host_lock import (
+    DEFAULT_TIMEOUT,
+    HostLock,
+    LockError,
+    timeout_error,
+)
 from ansible_collections.oomguard.memory.plugins.module_utils._live_oom_score import LiveScores, ScoreError
 from ansible_collections.oomguard.memory.plugins.module_utils._process_select import (
     SELECTION_BUDGET,
     SelectionTimeout,
     exclude_own_chain,
+    own_chain_restart_reasons,
+    own_chain_warning,
     own_process_chain,
     snapshot,
     time_budget,
     unit_processes,
 )
-from ansible_collections.oomguard.memory.plugins.module_utils._sizes import read_memtotal, shown
+from ansible_collections.oomguard.memory.plugins.module_utils._sizes import read_memtotal
 from ansible_collections.oomguard.memory.plugins.module_utils._systemd import (
     daemon_reload,
     reload_needed,
@@ -492,7 +499,6 @@ from ansible_collections.oomguard.memory.plugins.module_utils._unit_name import 
 OOMD_UNIT = "systemd-oomd.service"
 OWNER = "oomguard.memory.systemd_memory"
 SCORE = "OOMScoreAdjust"
-LOCK_TIMEOUT_MAX = 3600
 # systemd properties and the cgroup v2 files of the unit's own cgroup that systemd writes them to
 CGROUP_V2_FILES = (
     ("MemoryMin", "memory.min"),
@@ -558,13 +564,8 @@ class SystemdMemory:
             self.module.fail_json(msg=str(exc), unit=self.unit)
         self.unit_type = unit_type
         self.section = section
-        timeout = params["lock_timeout"]
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or not 0 <= timeout <= LOCK_TIMEOUT_MAX:
-            self.module.fail_json(
-                msg="lock_timeout must be a number of seconds from 0 to %d; got %s"
-                % (LOCK_TIMEOUT_MAX, shown(timeout)),
-                unit=self.unit,
-            )
+        if timeout_error(params["lock_timeout"]):
+            self.module.fail_json(msg=timeout_error(params["lock_timeout"]), unit=self.unit)
         given = [option for option in OPTIONS if params[option] is not None]
         if self.state == "absent":
             if given:
@@ -643,16 +644,8 @@ class SystemdMemory:
         pids, self.excluded = exclude_own_chain(pids, processes, own)
         pids = [pid for pid in pids if not processes[pid].kthread]
         if direct_own:
-            self.module.warn(
-                "left %s alone: the process running this module and its ancestors are never changed"
-                % ", ".join("%d (%s)" % (pid, processes[pid].comm) for pid in direct_own[:10])
-            )
-            self.restart_reasons.extend(
-                "pid %d (%s) gets OOMScoreAdjust=%d only when %s next starts; it was left alone because it runs "
-                "this module" % (pid, processes[pid].comm, self.score, self.unit)
-                for pid in direct_own
-                if pid != os.getpid()
-            )
+            self.module.warn(own_chain_warning(direct_own, processes))
+            self.restart_reasons.extend(own_chain_restart_reasons(direct_own, processes, self.score, self.unit))
         self.live = LiveScores(self.score, self.proc, check_mode=self.module.check_mode)
         try:
             self.live.plan(pids, {pid: processes[pid].comm for pid in pids})
@@ -670,20 +663,7 @@ class SystemdMemory:
         if self.live.changed:
             self.changed = True
         if self.module._diff and self.live.processes:
-            self.diffs.append(
-                {
-                    "before": "".join(
-                        "%d (%s): oom_score_adj=%d\n" % (entry["pid"], entry["comm"], entry["before"])
-                        for entry in self.live.processes
-                    ),
-                    "after": "".join(
-                        "%d (%s): oom_score_adj=%d\n" % (entry["pid"], entry["comm"], entry["after"])
-                        for entry in self.live.processes
-                    ),
-                    "before_header": "oom_score_adj of %s (before)" % self.unit,
-                    "after_header": "oom_score_adj of %s (after)" % self.unit,
-                }
-            )
+            self.diffs.append(self.live.diff("oom_score_adj of %s" % self.unit))
 
     # -- the drop-ins -----------------------------------------------------------------------------------------
 
