@@ -253,7 +253,13 @@ def run_with_stderr(module, args):
     command = [oomlab.ansible_executable(), "localhost", "-i", "localhost,", "-c", "local", "-m", oomlab.fqcn(module)]
     command += ["-a", json.dumps(args), "-e", json.dumps({"ansible_python_interpreter": oomlab.DEFAULT_INTERPRETER})]
     completed = subprocess.run(
-        command, cwd=str(oomlab.REPO_ROOT), env=oomlab.ansible_env(), capture_output=True, text=True, timeout=300
+        command,
+        cwd=str(oomlab.REPO_ROOT),
+        env=oomlab.ansible_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     result = json.loads(completed.stdout[completed.stdout.index("=> ") + 3 :])
     return result, " ".join(completed.stderr.split())
