@@ -14,7 +14,6 @@ import re
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
-UNIT_SUFFIXES = (".service", ".scope", ".socket", ".mount", ".swap", ".slice")
 _PROCESS_UNIT_SUFFIXES = (".service", ".scope", ".socket", ".mount", ".swap")
 
 _HEX_ID = r"[0-9a-f]{12,64}"

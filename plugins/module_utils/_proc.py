@@ -25,16 +25,21 @@ _PYTHON_NAME = re.compile(r"^python(?:\d+(?:\.\d+)*)?[dmu]?$")
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
 
 
+ZOMBIE_STATES = ("Z", "X")
+SELF_STATUS = "/proc/self/status"
+CAP_SYS_RESOURCE = 24
+
+
 class ProcessGone(Exception):
     """The process exited while it was being read."""
 
 
-def _read(pid, name, proc=PROC, binary=False):
+def _read(pid, name, proc=PROC, binary=False, max_bytes=-1):
     path = os.path.join(proc, str(pid), name)
     try:
         if binary:
             with open(path, "rb") as handle:
-                return handle.read()
+                return handle.read(max_bytes)
         with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
     except OSError as exc:
@@ -60,6 +65,26 @@ def read_stat(pid, proc=PROC):
     return comm, fields[0], int(fields[1]), int(fields[6])
 
 
+def is_exited(pid, proc=PROC):
+    """True when the process has exited: gone, or a zombie that its parent has not reaped yet."""
+    try:
+        return read_stat(pid, proc)[1] in ZOMBIE_STATES
+    except (ProcessGone, ValueError, IndexError):
+        return True
+
+
+def has_capability(cap, status_path=SELF_STATUS):
+    """True when this process has capability number C(cap) in its effective set (CapEff of /proc/self/status)."""
+    try:
+        with open(status_path, encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> cap & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def is_kernel_thread(pid, proc=PROC):
     """True for kernel threads (PF_KTHREAD), which have no user memory to protect."""
     return bool(read_stat(pid, proc)[3] & PF_KTHREAD)
@@ -69,9 +94,12 @@ def read_comm(pid, proc=PROC):
     return _read(pid, "comm", proc).rstrip("\n")
 
 
-def read_cmdline(pid, proc=PROC, limit=CMDLINE_MAX):
-    """Return the command line joined by spaces and cut to C(limit) characters ('' for kernel threads)."""
-    raw = _read(pid, "cmdline", proc, binary=True)
+def read_cmdline(pid, proc=PROC, limit=CMDLINE_MAX, max_bytes=-1):
+    """Return the command line joined by spaces and cut to C(limit) characters ('' for kernel threads).
+
+    C(max_bytes) bounds what is read at all: a command line can be megabytes long.
+    """
+    raw = _read(pid, "cmdline", proc, binary=True, max_bytes=max_bytes)
     text = raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", errors="replace")
     if limit and len(text) > limit:
         return text[: limit - 3] + "..."

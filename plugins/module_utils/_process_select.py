@@ -8,11 +8,16 @@ PRIVATE to the oomguard.memory collection. No compatibility promise.
 
 C(snapshot()) reads every process once; the selection functions work on that snapshot only,
 so they can be tested with invented data. Processes that exit while being read are skipped.
+
+Command lines are attacker-controlled: only their first PATTERN_CMDLINE_MAX bytes are read, and
+C(time_budget()) bounds the whole selection (a user's regular expression may backtrack for hours).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from collections import namedtuple
 
 from ansible_collections.oomguard.memory.plugins.module_utils._cgroup import (
@@ -25,27 +30,36 @@ from ansible_collections.oomguard.memory.plugins.module_utils._proc import (
     PF_KTHREAD,
     PROC,
     ProcessGone,
+    ancestors,
     iter_pids,
     read_cgroups,
     read_cmdline,
     read_stat,
 )
+from ansible_collections.oomguard.memory.plugins.module_utils._systemd import show_units, systemd_booted
+from ansible_collections.oomguard.memory.plugins.module_utils._unit_name import split_unit_name
 
 ProcessInfo = namedtuple(
-    "ProcessInfo", ("pid", "ppid", "comm", "kthread", "cmdline", "memory_cgroup", "systemd_cgroup")
+    "ProcessInfo", ("pid", "ppid", "comm", "kthread", "cmdline", "memory_cgroup", "systemd_cgroup", "state")
 )
 COMM_MAX = 15
+PATTERN_CMDLINE_MAX = 4096
+SELECTION_BUDGET = 10.0
+
+
+class SelectionTimeout(Exception):
+    """The selection did not finish within its time budget."""
 
 
 def read_process(pid, proc=PROC, cmdline=False):
     """Return a ProcessInfo for one pid; raises ProcessGone when it exited."""
-    comm, _state, ppid, flags = read_stat(pid, proc)
+    comm, state, ppid, flags = read_stat(pid, proc)
     kthread = bool(flags & PF_KTHREAD)
     memory_cgroup = systemd_cgroup = None
     if not kthread:
         memory_cgroup, systemd_cgroup = read_cgroups(pid, proc)
-    text = read_cmdline(pid, proc, limit=0) if cmdline and not kthread else ""
-    return ProcessInfo(pid, ppid, comm, kthread, text, memory_cgroup, systemd_cgroup)
+    text = read_cmdline(pid, proc, limit=0, max_bytes=PATTERN_CMDLINE_MAX) if cmdline and not kthread else ""
+    return ProcessInfo(pid, ppid, comm, kthread, text, memory_cgroup, systemd_cgroup, state)
 
 
 def snapshot(proc=PROC, cmdline=False):
@@ -57,6 +71,66 @@ def snapshot(proc=PROC, cmdline=False):
         except (ProcessGone, OSError, ValueError, IndexError):
             continue
     return processes
+
+
+@contextlib.contextmanager
+def time_budget(seconds):
+    """Raise SelectionTimeout in the block once C(seconds) have passed.
+
+    A SIGALRM handler runs between bytecodes, and the C regular expression engine checks for pending signals
+    while it backtracks, so a runaway C(re.search) is stopped too. Needs the main thread (modules run there).
+    """
+
+    def expired(_signum, _frame):
+        raise SelectionTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def own_process_chain(proc=PROC):
+    """The pids that run this module: its own process and every ancestor (the shell, sshd, ansible, ...)."""
+    pid = os.getpid()
+    return {pid} | ancestors(pid, proc)
+
+
+def exclude_own_chain(pids, processes, own):
+    """Split C(pids) into (kept, excluded): the processes in C(own) (see own_process_chain) are left alone.
+
+    C(excluded) holds one dict per process left alone, with the reason, in pid order.
+    """
+    kept = []
+    excluded = []
+    for pid in pids:
+        if pid not in own:
+            kept.append(pid)
+            continue
+        reason = "runs this module" if pid == os.getpid() else "an ancestor of the process running this module"
+        info = processes.get(pid)
+        excluded.append({"pid": pid, "comm": info.comm if info else "", "reason": reason})
+    return kept, excluded
+
+
+def own_chain_warning(pids, processes):
+    """The warning when a unit, cgroup or pid selection reached the module's own process or its ancestors."""
+    return "left %s alone: the process running this module and its ancestors are never changed" % ", ".join(
+        "%d (%s)" % (pid, processes[pid].comm) for pid in pids[:10]
+    )
+
+
+def own_chain_restart_reasons(pids, processes, value, unit):
+    """One restart reason per ancestor of the module in a unit: it gets OOMScoreAdjust= only at the next start."""
+    return [
+        "pid %d (%s) gets OOMScoreAdjust=%d only when %s next starts; it was left alone because it runs this module"
+        % (pid, processes[pid].comm, value, unit)
+        for pid in pids
+        if pid != os.getpid()
+    ]
 
 
 def in_cgroup(path, base):
@@ -146,3 +220,28 @@ def select_by_unit(processes, unit, control_group=None):
     if control_group:
         return sorted(pid for pid, info in processes.items() if in_cgroup(info.systemd_cgroup, control_group))
     return sorted(pid for pid, info in processes.items() if unit_in_cgroup_path(info.systemd_cgroup, unit))
+
+
+def unit_control_group(module, unit):
+    """Return the unit's ControlGroup from systemd, '' when it has none (inactive), None when unknown.
+
+    None means "match cgroup paths by the unit name instead": a template, no running systemd, no systemctl,
+    or a systemctl that failed (with a warning).
+    """
+    if split_unit_name(unit)[1] == "" or not systemd_booted():
+        return None
+    systemctl = module.get_bin_path("systemctl")
+    if not systemctl:
+        return None
+    try:
+        units = show_units(module.run_command, systemctl, [unit], ["ControlGroup"])
+    except RuntimeError as exc:
+        module.warn("cannot read the cgroup of %s from systemd (%s); matching cgroup paths instead" % (unit, exc))
+        return None
+    return units.get(unit, {}).get("ControlGroup") or ""
+
+
+def unit_processes(module, unit, processes):
+    """The pids of a unit in a snapshot: oom_score_adj (unit=) and systemd_memory (oom_score_adjust, apply=true)."""
+    control_group = unit_control_group(module, unit)
+    return [] if control_group == "" else select_by_unit(processes, unit, control_group)

@@ -8,25 +8,29 @@ PRIVATE to the oomguard.memory collection. No compatibility promise.
 
 systemd reads sizes with base 1024 (C(1K) is 1024 bytes), accepts a decimal fraction
 (C(1.5G)), percentages of the physical memory with up to two decimals (C(75%), C(12.5%)),
-and the word C(infinity).
+and the word C(infinity). It refuses sizes of 2^64 - 1 bytes and more ("out of range"):
+2^64 - 1 is how it stores C(infinity), and 2^64 (C(16E)) does not fit 64 bits.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import namedtuple
 from fractions import Fraction
 
 INFINITY = "infinity"
 U64_MAX = 18446744073709551615
+SIZE_MAX = U64_MAX - 1
 MEMINFO = "/proc/meminfo"
+TEXT_MAX = 64  # longer than any size or percentage written by hand; int() of huge digit strings is slow
 
 _FACTORS = (("E", 1024**6), ("P", 1024**5), ("T", 1024**4), ("G", 1024**3), ("M", 1024**2), ("K", 1024))
 _FACTOR = dict(_FACTORS)
 _FACTOR[""] = 1
 _FACTOR["B"] = 1
-_SIZE = re.compile(r"^(?P<int>\d+)(?:\.(?P<frac>\d+))?[ ]?(?P<unit>[KMGTPEB]?)$", re.IGNORECASE)
-_PERCENT = re.compile(r"^(?P<int>\d+)(?:\.(?P<frac>\d{1,2}))?[ ]?%$")
+_SIZE = re.compile(r"^(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?[ ]?(?P<unit>[KMGTPEB]?)$", re.IGNORECASE)
+_PERCENT = re.compile(r"^(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]{1,2}))?[ ]?%$")
 
 MemoryValue = namedtuple("MemoryValue", ("kind", "amount"))
 """A parsed value: kind is 'bytes' (amount: int), 'percent' (amount: Fraction 0..100) or 'infinity' (amount: None)."""
@@ -43,41 +47,68 @@ def _number(integer, fraction):
     return value
 
 
+def shown(value, limit=40):
+    """A short representation of a user's value for messages (huge integers and strings are cut)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return "a %d-bit integer" % value.bit_length()
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_size(value):
     """Return a size in bytes from an int or a string such as '512M', '1.5G' or '1073741824'.
 
     Suffixes K, M, G, T, P and E are powers of 1024, as in systemd; a fraction is rounded down
-    to whole bytes. Raises SizeError for anything else.
+    to whole bytes. Integers and strings have the same limits: 0 to SIZE_MAX. A float is taken
+    only when it is a whole number. Raises SizeError for anything else.
     """
+    original = value
     if isinstance(value, bool):
-        raise SizeError("expected a size such as 512M, not a boolean")
+        raise SizeError("expected a size such as 512M, not a boolean (%r)" % value)
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise SizeError("expected a size such as 512M or a whole number of bytes, not the number %s" % shown(value))
+        value = int(value)
     if isinstance(value, int):
-        if value < 0:
-            raise SizeError("a size cannot be negative")
-        return value
-    text = str(value).strip()
-    match = _SIZE.match(text)
-    if not match:
+        size = value
+        if size < 0:
+            raise SizeError("a size cannot be negative; got %s" % shown(value))
+    elif isinstance(value, str):
+        text = value.strip()
+        match = _SIZE.match(text) if len(text) <= TEXT_MAX else None
+        if not match:
+            raise SizeError(
+                "expected a size in bytes with an optional K, M, G or T suffix (base 1024), such as 512M or 1.5G; "
+                "got %s" % shown(value)
+            )
+        factor = _FACTOR[match.group("unit").upper()]
+        size = int(_number(match.group("int"), match.group("frac")) * factor)
+    else:
         raise SizeError(
-            "expected a size in bytes with an optional K, M, G or T suffix (base 1024), such as 512M or 1.5G; got %r"
-            % (value,)
+            "expected a size such as 512M or a whole number of bytes, not a %s (%s)"
+            % (type(value).__name__, shown(value))
         )
-    factor = _FACTOR[match.group("unit").upper()]
-    size = int(_number(match.group("int"), match.group("frac")) * factor)
-    if size > U64_MAX:
-        raise SizeError("%r is larger than 16 EiB" % (value,))
+    if size > SIZE_MAX:
+        raise SizeError(
+            "%s is out of range: systemd takes sizes below 16 EiB (at most %d bytes); use infinity for no limit"
+            % (shown(original), SIZE_MAX)
+        )
     return size
 
 
 def parse_percent(value):
     """Return a percentage (Fraction, 0 to 100) from a string such as '75%' or '12.5%'; raises SizeError."""
-    text = str(value).strip()
-    match = _PERCENT.match(text)
+    if not isinstance(value, str):
+        raise SizeError(
+            "expected a percentage such as 75%% or 12.5%%, not a %s (%s)" % (type(value).__name__, shown(value))
+        )
+    text = value.strip()
+    match = _PERCENT.match(text) if len(text) <= TEXT_MAX else None
     if not match:
-        raise SizeError("expected a percentage such as 75%% or 12.5%% (at most two decimals); got %r" % (value,))
+        raise SizeError("expected a percentage such as 75%% or 12.5%% (at most two decimals); got %s" % shown(value))
     percent = _number(match.group("int"), match.group("frac"))
     if percent > 100:
-        raise SizeError("a percentage cannot exceed 100%%; got %r" % (value,))
+        raise SizeError("a percentage cannot exceed 100%%; got %s" % shown(value))
     return percent
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 
-UNSET_U64 = 18446744073709551615
+from ansible_collections.oomguard.memory.plugins.module_utils._sizes import U64_MAX
 
 MEMORY_PROPERTIES = (
     "MemoryMax",
@@ -34,7 +34,16 @@ MEMORY_PROPERTIES = (
 )
 IDENTITY_PROPERTIES = ("Id", "LoadState", "ActiveState", "ControlGroup")
 _BYTE_PROPERTIES = frozenset(
-    ("MemoryMax", "MemoryHigh", "MemoryLow", "MemoryMin", "MemorySwapMax", "MemoryCurrent", "MemoryPeak")
+    (
+        "MemoryMax",
+        "MemoryHigh",
+        "MemoryLow",
+        "MemoryMin",
+        "MemorySwapMax",
+        "MemoryZSwapMax",
+        "MemoryCurrent",
+        "MemoryPeak",
+    )
 )
 _INT_PROPERTIES = frozenset(("OOMScoreAdjust", "OOMKills", "ManagedOOMKills"))
 
@@ -50,7 +59,7 @@ def normalize_property(name, value):
             number = int(value)
         except ValueError:
             return value
-        if number == UNSET_U64:
+        if number == U64_MAX:
             return "infinity" if name not in ("MemoryCurrent", "MemoryPeak") else None
         return number
     if name in _INT_PROPERTIES:
@@ -144,3 +153,14 @@ def daemon_reload(run_command, systemctl):
     rc, out, err = run_command([systemctl, "daemon-reload"])
     if rc != 0:
         raise RuntimeError((err or out or "systemctl daemon-reload failed").strip())
+
+
+def reload_needed(run_command, systemctl, unit, dropin_changed):
+    """The apply=true rule of both modules: reload when a drop-in changed, or when systemd says it needs one.
+
+    Raises RuntimeError when systemctl cannot be asked.
+    """
+    if dropin_changed:
+        return True
+    properties = show_units(run_command, systemctl, [unit], ["NeedDaemonReload"]).get(unit)
+    return bool(properties) and properties.get("NeedDaemonReload") == "yes"

@@ -15,17 +15,28 @@ description:
     when it picks a victim. Lower values protect a process, higher values offer it up first.
   - Processes are selected by pid, by exact process name, by a regular expression on the command line, by systemd
     unit or by cgroup, optionally together with all their descendants.
+  - The process running this module and all its ancestors (the shell, C(sshd), C(sudo), C(ansible) on the
+    controller for a local connection) are never changed, whatever the selector; they are listed in RV(excluded).
   - Kernel threads are never touched. Processes in cgroups that a kubelet manages (C(kubepods)) are refused unless
     O(force=true), because the kubelet sets and owns their values.
-  - A process that exits between selection and the write is reported in RV(vanished), not as an error.
-  - With O(persist=true) and O(unit), the value is also written as C(OOMScoreAdjust=) into a systemd drop-in, so that
-    systemd applies it when the unit next starts.
+  - Every selected process is checked before any value is written, so that a value the kernel would refuse (see
+    O(value)) fails the task with nothing changed, in check mode as well.
+  - A process that exits between selection and the write, or that is a zombie, is reported in RV(vanished), not
+    as an error and not as a change.
+  - With O(persist=true) and O(unit), the value is also written as C(OOMScoreAdjust=) into the unit's drop-in
+    C(50-oomguard-oom-score-adj.conf), so that systemd applies it when the unit next starts.
+    M(oomguard.memory.systemd_memory) writes the same file, with the same bytes, for its
+    O(oomguard.memory.systemd_memory#module:oom_score_adjust).
+  - Runs of this module and of M(oomguard.memory.systemd_memory) on one host take turns (see O(lock_timeout)).
 extends_documentation_fragment:
   - oomguard.memory._attributes
   - oomguard.memory._attributes.platform
 attributes:
   check_mode:
     support: full
+    details:
+      - Check mode makes the same checks as a real run and fails where it would fail, for example when lowering
+        a value needs C(CAP_SYS_RESOURCE) that the process lacks.
   diff_mode:
     support: full
     details:
@@ -36,9 +47,12 @@ attributes:
 options:
   value:
     description:
-      - The C(oom_score_adj) to set, from V(-1000) to V(1000).
+      - The C(oom_score_adj) to set, an integer from V(-1000) to V(1000).
       - V(-1000) disables OOM killing of the process entirely and needs O(allow_unkillable=true).
-      - Lowering a value below the current one needs C(CAP_SYS_RESOURCE), in practice root (C(become=true)).
+      - Lowering a value below the current one needs C(CAP_SYS_RESOURCE). Root has it on a normal host; root in a
+        container or a restricted VM may not. Without it the task fails before it changes anything (the kernel
+        would allow going down to a floor that each process inherited, but that floor cannot be read, so the module
+        does not try). Raising a value needs no privilege beyond owning the process.
     type: int
     required: true
   pid:
@@ -51,14 +65,18 @@ options:
     description:
       - Select every process whose name (C(/proc/PID/comm)) is exactly this.
       - The kernel keeps at most 15 characters of a process name; use O(pattern) for longer names.
-      - The process running this module and its parents are never selected.
     type: str
   pattern:
     description:
-      - Select every process whose full command line (arguments joined by spaces) matches this Python regular
+      - Select every process whose command line (arguments joined by spaces) matches this Python regular
         expression anywhere (C(re.search)).
-      - The process running this module and its parents are never selected, so a pattern that also matches the
-        C(ansible) command line is safe.
+      - Only the first 4096 bytes of each command line are matched; command lines can be megabytes long and any
+        user can make one. Anchor the pattern to the start of the command line where you can.
+      - The whole selection must finish within 10 seconds. A pattern that backtracks without end on some command
+        line (nested quantifiers such as C((a+\)+$)) fails the task with a message naming it, and nothing is
+        changed.
+      - A pattern that also matches the C(ansible) command line is safe, since the process running this module and
+        its ancestors are never changed.
     type: str
   unit:
     description:
@@ -67,6 +85,9 @@ options:
       - The unit name must carry its type suffix. A template such as V(worker@.service) selects all its instances.
       - The unit's cgroup comes from C(systemctl show -p ControlGroup); without a running systemd the processes are
         found by the unit name in their cgroup path.
+      - When Ansible connects over SSH, the C(sshd) processes above this module are its ancestors and stay as they
+        are, with a warning; give C(sshd.service) its value with O(persist=true) (or
+        M(oomguard.memory.systemd_memory)), which systemd applies when the unit next starts.
     type: str
   cgroup:
     description:
@@ -78,31 +99,37 @@ options:
   children:
     description:
       - Also change all descendants (children, grandchildren, ...) of the selected processes.
+      - The process running this module and its ancestors are never among them.
     type: bool
     default: false
   persist:
     description:
-      - Also write C(OOMScoreAdjust=) in a drop-in for O(unit), so that systemd applies the value when the unit next
-        starts. RV(restart_required) says so. Running processes are changed now either way.
+      - Also write C(OOMScoreAdjust=) for O(unit) into O(unit_dir)C(/UNIT.d/50-oomguard-oom-score-adj.conf), so
+        that systemd applies the value when the unit next starts. Running processes are changed now either way.
+      - This is the one file of the collection for C(OOMScoreAdjust=) of a unit.
+        M(oomguard.memory.systemd_memory) with O(oomguard.memory.systemd_memory#module:oom_score_adjust) writes the
+        same file with the same bytes, and removes it with O(oomguard.memory.systemd_memory#module:state=absent).
       - Needs O(unit), for a unit type that runs processes (service, socket, mount or swap).
-      - No C(systemctl daemon-reload) is run; do that in a handler when the task reports a change.
+      - No C(systemctl daemon-reload) is run unless O(apply=true); otherwise do that in a handler when
+        RV(reload_required) is true.
+    type: bool
+    default: false
+  apply:
+    description:
+      - With O(persist=true), run C(systemctl daemon-reload) after the drop-in changed, or when systemd reports
+        C(NeedDaemonReload=yes) for the unit, and read C(OOMScoreAdjust=) back (a warning when a drop-in with
+        higher precedence overrides it). The same rule as
+        O(oomguard.memory.systemd_memory#module:apply) of M(oomguard.memory.systemd_memory).
+      - Needs O(persist=true).
     type: bool
     default: false
   unit_dir:
     description:
-      - Directory that holds the unit drop-in directories, used with O(persist=true). The drop-in is
-        O(unit_dir)C(/UNIT.d/)O(dropin_name).
+      - Directory that holds the unit drop-in directories, used with O(persist=true). It must exist and be an
+        absolute path.
       - V(/run/systemd/system) gives a drop-in that is gone after a reboot.
     type: path
     default: /etc/systemd/system
-  dropin_name:
-    description:
-      - File name of the drop-in written with O(persist=true).
-      - The default differs from M(oomguard.memory.systemd_memory)'s, so that the two modules never rewrite each
-        other's file. systemd reads drop-ins in lexical order and the last assignment wins.
-      - C(override.conf) and names ending in C(-override.conf) are refused; they belong to administrators.
-    type: str
-    default: 50-oomguard-oom-score-adj.conf
   missing_ok:
     description:
       - Succeed without a change when no process matches or a listed pid does not exist.
@@ -122,6 +149,15 @@ options:
         know why.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - Seconds to wait, from V(0) to V(3600), while another task of this module or of
+        M(oomguard.memory.systemd_memory) changes the same host. The task then fails with a message naming the
+        other process, and changes nothing.
+      - The lock is C(/run/oomguard.lock); the kernel releases it when its holder exits. A task that cannot open
+        the file (not root) runs without it.
+    type: int
+    default: 30
 notes:
   - The kernel applies C(oom_score_adj) to the whole process (all threads) and copies it to children created later.
   - Processes that share their memory with the selected one (C(vfork), C(CLONE_VM)) get the same value from the
@@ -140,9 +176,8 @@ EXAMPLES = r"""
     unit: postgresql.service
     value: -900
     persist: true
+    apply: true
   become: true
-  register: pg_oom
-  notify: Reload systemd
 
 - name: Make batch workers the first choice of the OOM killer
   oomguard.memory.oom_score_adj:
@@ -150,9 +185,9 @@ EXAMPLES = r"""
     value: 800
     missing_ok: true
 
-- name: Protect sshd and the sessions it has started
+- name: Protect a database's main process and the workers it has started
   oomguard.memory.oom_score_adj:
-    name: sshd
+    name: mysqld
     children: true
     value: -500
   become: true
@@ -203,20 +238,52 @@ processes:
       returned: always
       sample: -900
 vanished:
-  description: Processes that were selected but exited before their value could be read or written.
+  description:
+    - Processes that were selected but had exited before their value could be read or written, including zombies
+      (exited, not yet reaped by their parent).
   returned: always
   type: list
   elements: dict
   sample:
     - {pid: 4250, comm: postgres}
+  contains:
+    pid:
+      description: Process ID.
+      type: int
+      returned: always
+      sample: 4250
+    comm:
+      description: Process name at selection.
+      type: str
+      returned: always
+      sample: postgres
 excluded:
   description:
-    - Listed pids that were left alone, with the reason (kernel threads).
+    - Selected processes that were left alone, with the reason. The process running this module and its ancestors
+      (whatever the selector), and kernel threads among listed pids.
   returned: always
   type: list
   elements: dict
   sample:
     - {pid: 2, comm: kthreadd, reason: kernel thread}
+    - {pid: 812, comm: sshd, reason: an ancestor of the process running this module}
+  contains:
+    pid:
+      description: Process ID.
+      type: int
+      returned: always
+      sample: 2
+    comm:
+      description: Process name.
+      type: str
+      returned: always
+      sample: kthreadd
+    reason:
+      description:
+        - V(kernel thread), V(runs this module) or V(an ancestor of the process running this module).
+      type: str
+      returned: always
+      sample: kernel thread
 missing:
   description: Listed pids that did not exist (only with O(missing_ok=true)).
   returned: always
@@ -224,27 +291,37 @@ missing:
   elements: int
   sample: [4300]
 dropin:
-  description: Path of the drop-in written with O(persist=true).
+  description: Path of the C(OOMScoreAdjust=) drop-in, with O(persist=true).
   returned: when O(persist=true)
   type: str
   sample: /etc/systemd/system/postgresql.service.d/50-oomguard-oom-score-adj.conf
-restart_required:
-  description:
-    - True when the task changed C(OOMScoreAdjust=) in the drop-in. systemd applies it when the unit next starts,
-      after a C(systemctl daemon-reload). The processes running now were already changed by this task.
+reload_required:
+  description: True when the drop-in changed and no C(systemctl daemon-reload) was run by this task (O(apply=false)).
   returned: always
   type: bool
   sample: true
+applied:
+  description: True when the task ran C(systemctl daemon-reload) (or would have, in check mode).
+  returned: always
+  type: bool
+  sample: false
+restart_required:
+  description:
+    - True when a process of O(unit) did not get the value now, only at the next start of the unit, because it
+      runs this module (an C(sshd) above an SSH connection). Every other process was changed at once.
+  returned: always
+  type: bool
+  sample: false
 restart_reasons:
-  description: One sentence for each setting that systemd applies only at the next start of the unit.
+  description: One sentence for each process that gets the value only when the unit next starts.
   returned: always
   type: list
   elements: str
   sample:
-    - OOMScoreAdjust=-900 is applied by systemd when postgresql.service next starts (after a daemon-reload)
+    - pid 812 (sshd) gets OOMScoreAdjust=-900 only when ssh.service next starts; it was left alone because it runs
+      this module
 """
 
-import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
@@ -253,51 +330,69 @@ from ansible_collections.oomguard.memory.plugins.module_utils._dropin import (
     DEFAULT_UNIT_DIR,
     EXEC_TYPES,
     OOM_SCORE_ADJ_DROPIN_NAME,
+    SCORE_DROPIN_MODE,
     DropinError,
     DropinFile,
     dropin_path,
-    render_dropin,
-    section_for,
-    validate_dropin_name,
+    render_score_dropin,
 )
-from ansible_collections.oomguard.memory.plugins.module_utils._proc import (
-    ProcessGone,
-    ancestors,
-    read_oom_score_adj,
-    write_oom_score_adj,
+from ansible_collections.oomguard.memory.plugins.module_utils._host_lock import (
+    DEFAULT_TIMEOUT,
+    HostLock,
+    LockError,
+    timeout_error,
 )
+from ansible_collections.oomguard.memory.plugins.module_utils._live_oom_score import LiveScores, ScoreError
 from ansible_collections.oomguard.memory.plugins.module_utils._process_select import (
     COMM_MAX,
+    PATTERN_CMDLINE_MAX,
+    SELECTION_BUDGET,
+    SelectionTimeout,
     descendants,
+    exclude_own_chain,
     kubepods_managed,
     normalize_cgroup,
+    own_chain_restart_reasons,
+    own_chain_warning,
+    own_process_chain,
     select_by_cgroup,
     select_by_name,
     select_by_pattern,
-    select_by_unit,
     snapshot,
+    time_budget,
+    unit_processes,
 )
-from ansible_collections.oomguard.memory.plugins.module_utils._systemd import show_units, systemd_booted
+from ansible_collections.oomguard.memory.plugins.module_utils._sizes import shown
+from ansible_collections.oomguard.memory.plugins.module_utils._systemd import (
+    daemon_reload,
+    reload_needed,
+    show_units,
+    systemd_booted,
+)
 from ansible_collections.oomguard.memory.plugins.module_utils._unit_name import UnitNameError, split_unit_name
 
 SELECTORS = ("pid", "name", "pattern", "unit", "cgroup")
 
 
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class OomScoreAdj:
-    """Select processes, then set their oom_score_adj (and, for a unit, the drop-in)."""
+    """Select processes, then set their oom_score_adj (and, for a unit, the OOMScoreAdjust= drop-in)."""
 
     def __init__(self, module, proc="/proc"):
         self.module = module
         self.proc = proc
         self.params = module.params
         self.value = module.params["value"]
-        self.changed = False
-        self.processes = []
-        self.vanished = []
+        self.live = None
         self.excluded = []
         self.missing = []
         self.restart_reasons = []
         self.dropin = None
+        self.dropin_changed = False
+        self.applied = False
         self.diff = []
         self._regex = None
         self._cgroup = None
@@ -309,48 +404,60 @@ class OomScoreAdj:
     def validate(self):
         """Check every input before anything is read or written; fail with a message naming the option."""
         params = self.params
-        if not -1000 <= self.value <= 1000:
-            self.module.fail_json(msg="value must be from -1000 to 1000; got %d" % self.value)
+        if not is_int(self.value) or not -1000 <= self.value <= 1000:
+            self.module.fail_json(msg="value must be an integer from -1000 to 1000; got %s" % shown(self.value))
         if self.value == -1000 and not params["allow_unkillable"]:
             self.module.fail_json(
                 msg="value=-1000 makes the selected processes unkillable by the OOM killer; set allow_unkillable=true "
                 "if that is really wanted, or use -999 to keep them as a last resort"
             )
+        if timeout_error(params["lock_timeout"]):
+            self.module.fail_json(msg=timeout_error(params["lock_timeout"]))
         if params["pid"] is not None:
-            bad = [pid for pid in params["pid"] if pid <= 0]
+            bad = [pid for pid in params["pid"] if not is_int(pid) or pid <= 0]
             if bad:
-                self.module.fail_json(msg="pid must be positive; got %s" % ", ".join(str(pid) for pid in bad))
+                self.module.fail_json(
+                    msg="pid must be positive integers; got %s" % ", ".join(shown(pid) for pid in bad)
+                )
             if not params["pid"]:
                 self.module.fail_json(msg="pid is an empty list; give at least one process ID")
         if params["name"] is not None:
             if not params["name"] or "/" in params["name"]:
-                self.module.fail_json(msg="name %r is not a process name; use pattern to match paths" % params["name"])
+                self.module.fail_json(
+                    msg="name %s is not a process name; use pattern to match paths" % shown(params["name"])
+                )
             if len(params["name"]) > COMM_MAX:
                 self.module.fail_json(
-                    msg="name %r is longer than %d characters, so it never equals a process name (the kernel cuts "
-                    "names to %d); use pattern instead" % (params["name"], COMM_MAX, COMM_MAX)
+                    msg="name %s is longer than %d characters, so it never equals a process name (the kernel cuts "
+                    "names to %d); use pattern instead" % (shown(params["name"]), COMM_MAX, COMM_MAX)
                 )
         if params["pattern"] is not None:
             try:
                 self._regex = re.compile(params["pattern"])
-            except re.error as exc:
-                self.module.fail_json(msg="pattern %r is not a valid regular expression: %s" % (params["pattern"], exc))
+            except (re.error, RecursionError, OverflowError, ValueError) as exc:
+                self.module.fail_json(
+                    msg="pattern %s is not a valid regular expression: %s" % (shown(params["pattern"]), exc)
+                )
         if params["cgroup"] is not None:
             if not params["cgroup"].startswith("/"):
                 self.module.fail_json(
-                    msg="cgroup %r must be an absolute path such as /system.slice/app.service" % params["cgroup"]
+                    msg="cgroup %s must be an absolute path such as /system.slice/app.service" % shown(params["cgroup"])
                 )
             self._cgroup = normalize_cgroup(params["cgroup"])
             if self._cgroup == "/":
                 self.module.fail_json(
-                    msg="cgroup %r is the root cgroup and would select every process on the host; name a cgroup "
-                    "below it" % params["cgroup"]
+                    msg="cgroup %s is the root cgroup and would select every process on the host; name a cgroup "
+                    "below it" % shown(params["cgroup"])
                 )
         if params["unit"] is not None:
             try:
                 self._unit_type = split_unit_name(params["unit"])[2]
             except UnitNameError as exc:
                 self.module.fail_json(msg="unit: %s" % exc)
+        if params["apply"] and not params["persist"]:
+            self.module.fail_json(
+                msg="apply=true reloads systemd after the OOMScoreAdjust= drop-in changed; it needs persist=true"
+            )
         if params["persist"]:
             self._validate_persist()
 
@@ -362,34 +469,37 @@ class OomScoreAdj:
                 % (unit, ", .".join(EXEC_TYPES))
             )
         try:
-            validate_dropin_name(self.params["dropin_name"])
+            self.dropin = dropin_path(self.params["unit_dir"], unit, OOM_SCORE_ADJ_DROPIN_NAME)
         except DropinError as exc:
             self.module.fail_json(msg=str(exc))
+        DropinFile(self.module, self.dropin).check_unit_dir()
 
     # -- selection --------------------------------------------------------------------------------------------
 
-    def _unit_control_group(self):
-        """Return the unit's ControlGroup from systemd, '' when it has none (inactive), None when unknown."""
-        unit = self.params["unit"]
-        if split_unit_name(unit)[1] == "" or not systemd_booted():
-            return None
-        systemctl = self.module.get_bin_path("systemctl")
-        if not systemctl:
-            return None
-        try:
-            units = show_units(self.module.run_command, systemctl, [unit], ["ControlGroup"])
-        except RuntimeError as exc:
-            self.module.warn(
-                "cannot read the cgroup of %s from systemd (%s); matching cgroup paths instead" % (unit, exc)
-            )
-            return None
-        return units.get(unit, {}).get("ControlGroup") or ""
-
     def select(self):
-        """Return the sorted pids to change; fills excluded/missing and fails on kubepods processes."""
+        """Return the sorted pids to change, within the time budget; fills excluded/missing."""
+        try:
+            with time_budget(SELECTION_BUDGET):
+                pids, failure = self._select()
+        except SelectionTimeout:
+            pids = None
+            if self.params["pattern"] is not None:
+                failure = (
+                    "pattern %s did not finish within %g s over the command lines of this host's processes (each "
+                    "cut to its first %d bytes): it backtracks too much, as nested quantifiers such as (a+)+ do; "
+                    "simplify it. Nothing was changed"
+                    % (shown(self.params["pattern"]), SELECTION_BUDGET, PATTERN_CMDLINE_MAX)
+                )
+            else:
+                failure = "selecting processes took longer than %g s; nothing was changed" % SELECTION_BUDGET
+        if failure:
+            self.module.fail_json(msg=failure, **self.result)
+        return pids
+
+    def _select(self):
+        """Return (pids, None), or (None, message) when the selection must fail. Runs under the time budget."""
         params = self.params
         processes = snapshot(self.proc, cmdline=params["pattern"] is not None)
-        own = {os.getpid()} | ancestors(os.getpid(), self.proc)
         if params["pid"] is not None:
             selected = []
             for pid in sorted(set(params["pid"])):
@@ -398,22 +508,25 @@ class OomScoreAdj:
                 else:
                     self.missing.append(pid)
             if self.missing and not params["missing_ok"]:
-                self.module.fail_json(
-                    msg="no process with pid %s; set missing_ok=true to ignore pids that do not exist"
-                    % ", ".join(str(pid) for pid in self.missing),
-                    **self.result,
+                return None, (
+                    "no process with pid %s; set missing_ok=true to ignore pids that do not exist"
+                    % ", ".join(str(pid) for pid in self.missing)
                 )
         elif params["name"] is not None:
-            selected = select_by_name(processes, params["name"], exclude=own)
+            selected = select_by_name(processes, params["name"])
         elif params["pattern"] is not None:
-            selected = select_by_pattern(processes, self._regex, exclude=own)
+            selected = select_by_pattern(processes, self._regex)
         elif params["cgroup"] is not None:
             selected = select_by_cgroup(processes, self._cgroup)
         else:
-            control_group = self._unit_control_group()
-            selected = [] if control_group == "" else select_by_unit(processes, params["unit"], control_group)
+            selected = unit_processes(self.module, params["unit"], processes)
+        own = own_process_chain(self.proc)
+        direct_own = [pid for pid in selected if pid in own]
         if params["children"]:
             selected = sorted(set(selected) | descendants(processes, set(selected)))
+        selected, self.excluded = exclude_own_chain(selected, processes, own)
+        if direct_own and params["pattern"] is None and params["name"] is None:
+            self._own_chain_selected(direct_own, processes)
         kept = []
         for pid in selected:
             info = processes[pid]
@@ -425,11 +538,10 @@ class OomScoreAdj:
         kubepods = [pid for pid in kept if kubepods_managed(processes[pid])]
         if kubepods and not params["force"]:
             described = ", ".join("%d (%s)" % (pid, processes[pid].comm) for pid in kubepods[:10])
-            self.module.fail_json(
-                msg="refusing to change oom_score_adj of %d process(es) in kubelet-managed cgroups (kubepods): %s. "
+            return None, (
+                "refusing to change oom_score_adj of %d process(es) in kubelet-managed cgroups (kubepods): %s. "
                 "The kubelet sets these values from each pod's QoS class and owns them; set the pod's resources "
-                "instead, or force=true to override" % (len(kubepods), described),
-                **self.result,
+                "instead, or force=true to override" % (len(kubepods), described)
             )
         if kubepods:
             self.module.warn(
@@ -437,102 +549,125 @@ class OomScoreAdj:
             )
         if not kept and not params["missing_ok"]:
             selector = next(key for key in SELECTORS if params[key] is not None)
-            self.module.fail_json(
-                msg="no process matches %s=%s; set missing_ok=true if that is expected (for example a stopped service)"
-                % (selector, params[selector]),
-                **self.result,
+            given = params[selector]
+            given = given if isinstance(given, str) else str(given)
+            own_note = ""
+            if self.excluded:
+                own_note = " (%d matching process(es) were left alone, see excluded)" % len(self.excluded)
+            return None, (
+                "no process matches %s=%s%s; set missing_ok=true if that is expected (for example a stopped "
+                "service)" % (selector, given if len(given) <= 200 else given[:197] + "...", own_note)
             )
         self._names = {pid: processes[pid].comm for pid in kept}
-        return kept
+        return kept, None
+
+    def _own_chain_selected(self, pids, processes):
+        """A unit, cgroup or pid selection reached the process running this module or its ancestors."""
+        self.module.warn(own_chain_warning(pids, processes))
+        if self.params["persist"]:
+            self.restart_reasons.extend(own_chain_restart_reasons(pids, processes, self.value, self.params["unit"]))
 
     # -- changes ----------------------------------------------------------------------------------------------
 
-    def set_processes(self, pids):
-        for pid in pids:
-            comm = self._names.get(pid, "")
-            try:
-                before = read_oom_score_adj(pid, self.proc)
-            except (ProcessGone, ValueError):
-                self.vanished.append({"pid": pid, "comm": comm})
-                continue
-            except OSError as exc:
-                self.module.fail_json(
-                    msg="cannot read oom_score_adj of pid %d (%s): %s (errno %d)"
-                    % (pid, comm, exc.strerror, exc.errno),
-                    **self.result,
-                )
-            if before != self.value and not self.module.check_mode:
-                try:
-                    write_oom_score_adj(pid, self.value, self.proc)
-                except ProcessGone:
-                    self.vanished.append({"pid": pid, "comm": comm})
-                    continue
-                except OSError as exc:
-                    hint = ""
-                    if self.value < before:
-                        hint = "; lowering it needs CAP_SYS_RESOURCE (run with become=true)"
-                    self.module.fail_json(
-                        msg="cannot set oom_score_adj of pid %d (%s) from %d to %d: %s (errno %d)%s"
-                        % (pid, comm, before, self.value, exc.strerror, exc.errno, hint),
-                        **self.result,
-                    )
-            self.processes.append({"pid": pid, "comm": comm, "before": before, "after": self.value})
-            if before != self.value:
-                self.changed = True
-
     def persist(self):
+        """Write the unit's OOMScoreAdjust= drop-in (the same bytes systemd_memory writes for oom_score_adjust)."""
         unit = self.params["unit"]
-        path = dropin_path(self.params["unit_dir"], unit, self.params["dropin_name"])
-        self.dropin = path
-        dropin = DropinFile(self.module, path)
-        content = render_dropin(
-            section_for(unit, self._unit_type), [("OOMScoreAdjust", str(self.value))], "oomguard.memory.oom_score_adj"
-        )
+        dropin = DropinFile(self.module, self.dropin)
+        content = render_score_dropin(unit, self._unit_type, self.value)
         before = dropin.read()
         dropin.check_ownership(before)
         if before == content:
             return
-        self.changed = True
-        self.restart_reasons.append(
-            "OOMScoreAdjust=%d is applied by systemd when %s next starts (after a daemon-reload)" % (self.value, unit)
-        )
+        self.dropin_changed = True
         if self.module._diff:
             self.diff.append(dropin.diff(before, content))
-        if not self.module.check_mode:
-            dropin.write(content)
+        if self.module.check_mode:
+            dropin.check_writable()
+        else:
+            dropin.write(content, mode=SCORE_DROPIN_MODE)
+
+    def reload(self):
+        """apply=true: the same rule as systemd_memory's: daemon-reload when the drop-in changed or systemd
+        reports NeedDaemonReload=yes, then read OOMScoreAdjust= back."""
+        unit = self.params["unit"]
+        systemctl = self.module.get_bin_path("systemctl")
+        if not systemctl or not systemd_booted():
+            self.module.warn(
+                "apply=true: systemd is not running on this host (or systemctl is missing), so the drop-in for %s "
+                "takes effect when systemd next starts" % unit
+            )
+            return
+        try:
+            needed = reload_needed(self.module.run_command, systemctl, unit, self.dropin_changed)
+        except RuntimeError as exc:
+            self.module.warn("cannot read properties of %s from systemd: %s" % (unit, exc))
+            needed = False
+        if not needed:
+            return
+        self.applied = True
+        if self.module.check_mode:
+            return
+        try:
+            daemon_reload(self.module.run_command, systemctl)
+        except RuntimeError as exc:
+            self.module.fail_json(
+                msg="systemctl daemon-reload failed after writing %s: %s" % (self.dropin, exc), **self.result
+            )
+        try:
+            properties = show_units(self.module.run_command, systemctl, [unit], ["OOMScoreAdjust"]).get(unit)
+        except RuntimeError as exc:
+            self.module.warn("cannot read properties of %s from systemd: %s" % (unit, exc))
+            return
+        if properties and properties.get("OOMScoreAdjust") not in (None, self.value):
+            self.module.warn(
+                "%s: systemd reports OOMScoreAdjust=%s but %s sets %d; a drop-in with higher precedence overrides it"
+                % (unit, properties.get("OOMScoreAdjust"), self.dropin, self.value)
+            )
 
     def run(self):
         self.validate()
-        pids = self.select()
-        self.set_processes(pids)
-        if self.module._diff:
-            self.diff.insert(0, self._process_diff())
-        if self.params["persist"]:
-            self.persist()
+        lock = HostLock(timeout=self.params["lock_timeout"])
+        try:
+            lock.acquire()
+        except LockError as exc:
+            self.module.fail_json(msg=str(exc), **self.result)
+        try:
+            pids = self.select()
+            self.live = LiveScores(self.value, self.proc, check_mode=self.module.check_mode)
+            try:
+                self.live.plan(pids, self._names)
+            except ScoreError as exc:
+                self.module.fail_json(msg=str(exc), **self.result)
+            if self.params["persist"]:
+                self.persist()
+            try:
+                self.live.commit()
+            except ScoreError as exc:
+                self.module.fail_json(msg=str(exc), **self.result)
+            if self.module._diff:
+                self.diff.insert(0, self.live.diff("oom_score_adj"))
+            if self.params["apply"]:
+                self.reload()
+        finally:
+            lock.release()
 
-    def _process_diff(self):
-        def lines(key):
-            return "".join(
-                "%d (%s): oom_score_adj=%d\n" % (entry["pid"], entry["comm"], entry[key]) for entry in self.processes
-            )
-
-        return {
-            "before": lines("before"),
-            "after": lines("after"),
-            "before_header": "oom_score_adj (before)",
-            "after_header": "oom_score_adj (after)",
-        }
+    @property
+    def processes(self):
+        return self.live.processes if self.live else []
 
     @property
     def result(self):
+        changed = bool(self.live and self.live.changed) or self.dropin_changed or self.applied
         result = {
-            "changed": self.changed,
+            "changed": changed,
             "processes": self.processes,
-            "vanished": self.vanished,
+            "vanished": self.live.vanished if self.live else [],
             "excluded": self.excluded,
             "missing": self.missing,
-            "restart_required": bool(self.restart_reasons),
-            "restart_reasons": self.restart_reasons,
+            "restart_required": bool(self.restart_reasons) and self.dropin is not None,
+            "restart_reasons": self.restart_reasons if self.dropin is not None else [],
+            "reload_required": self.dropin_changed and not self.applied,
+            "applied": self.applied,
         }
         if self.dropin:
             result["dropin"] = self.dropin
@@ -552,11 +687,12 @@ def build_module() -> AnsibleModule:
             cgroup=dict(type="str"),
             children=dict(type="bool", default=False),
             persist=dict(type="bool", default=False),
+            apply=dict(type="bool", default=False),
             unit_dir=dict(type="path", default=DEFAULT_UNIT_DIR),
-            dropin_name=dict(type="str", default=OOM_SCORE_ADJ_DROPIN_NAME),
             missing_ok=dict(type="bool", default=False),
             allow_unkillable=dict(type="bool", default=False),
             force=dict(type="bool", default=False),
+            lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT),
         ),
         required_one_of=[list(SELECTORS)],
         mutually_exclusive=[list(SELECTORS)],

@@ -21,14 +21,15 @@ def add_process(
     adj=0,
     kthread=False,
     v2=False,
+    state="S",
 ):
-    """Create ROOT/PID with stat, comm, cmdline, cgroup and oom_score_adj files."""
+    """Create ROOT/PID with stat, comm, cmdline, cgroup and oom_score_adj files (state "Z" makes a zombie)."""
     directory = os.path.join(str(root), str(pid))
     os.makedirs(directory)
     flags = PF_KTHREAD if kthread else 0x400100
     with open(os.path.join(directory, "stat"), "w") as handle:
         handle.write(
-            "%d (%s) S %d %d %d 0 -1 %d 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0\n" % (pid, comm, ppid, pid, pid, flags)
+            "%d (%s) %s %d %d %d 0 -1 %d 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0\n" % (pid, comm, state, ppid, pid, pid, flags)
         )
     with open(os.path.join(directory, "comm"), "w") as handle:
         handle.write(comm + "\n")

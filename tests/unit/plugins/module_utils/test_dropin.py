@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 import pytest
@@ -14,6 +15,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._dropin import (
     MEMORY_DROPIN_NAME,
     OOM_SCORE_ADJ_DROPIN_NAME,
     OPTIONS,
+    READ_MAX,
     DropinError,
     DropinFile,
     build_directives,
@@ -23,7 +25,9 @@ from ansible_collections.oomguard.memory.plugins.module_utils._dropin import (
     is_managed,
     parse_dropin,
     render_dropin,
+    render_score_dropin,
     section_for,
+    unsupported_settings,
     validate_dropin_name,
 )
 
@@ -230,13 +234,11 @@ def test_host_warnings_without_oomd():
     ]
 
 
-def test_host_warnings_pressure_limit_without_kill_and_zero_limit():
+def test_host_warnings_pressure_limit_without_kill():
     messages = host_warnings([("ManagedOOMMemoryPressureLimit", "40%")], "a.slice", "slice", 252, "2", True)
     assert messages == [
         "ManagedOOMMemoryPressureLimit= is used only when ManagedOOMMemoryPressure=kill applies to a.slice"
     ]
-    messages = host_warnings([("MemoryMax", "0")], "a.service", "service", 252, "2", None)
-    assert messages == ["a memory limit of 0 bytes for a.service leaves its processes no memory at all"]
 
 
 def test_render_and_parse_round_trip():
@@ -359,3 +361,99 @@ def test_dropin_file_diff_shape(tmp_path):
         "before_header": "%s (content)" % dropin.path,
         "after_header": "%s (content)" % dropin.path,
     }
+
+
+def test_score_dropin_has_the_same_bytes_whoever_writes_it():
+    text = render_score_dropin("db.service", "service", -900)
+    assert text == (
+        "# Managed by Ansible (oomguard.memory.oom_score_adj or oomguard.memory.systemd_memory). Local changes will "
+        "be overwritten.\n[Service]\nOOMScoreAdjust=-900\n"
+    )
+    assert is_managed(text)
+    assert render_score_dropin("web.socket", "socket", 5).splitlines()[1:] == ["[Socket]", "OOMScoreAdjust=5"]
+
+
+def test_the_score_dropin_name_is_reserved_for_the_memory_dropin():
+    validate_dropin_name(OOM_SCORE_ADJ_DROPIN_NAME)
+    with pytest.raises(DropinError, match="is the drop-in that holds OOMScoreAdjust="):
+        validate_dropin_name(OOM_SCORE_ADJ_DROPIN_NAME, reserved=(OOM_SCORE_ADJ_DROPIN_NAME,))
+
+
+def test_dropin_path_refuses_relative_dirs_and_units_too_long_for_a_dropin_directory():
+    with pytest.raises(DropinError, match="unit_dir 'etc' must be an absolute path"):
+        dropin_path("etc", "a.service", "x.conf")
+    longest = "a" * 245 + ".service"
+    assert dropin_path("/etc/systemd/system", longest, "x.conf").endswith(longest + ".d/x.conf")
+    with pytest.raises(DropinError, match=r"is 254 characters long: its drop-in directory UNIT\.d would be longer"):
+        dropin_path("/etc/systemd/system", "a" + longest, "x.conf")
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"memory_max": 0}, "memory_max: 0 is out of range: systemd ignores MemoryMax=0"),
+        ({"memory_max": "0%"}, "memory_max: '0%' is out of range"),
+        ({"memory_high": "0.5"}, "memory_high: '0.5' is out of range"),  # rounds down to 0 bytes, as in systemd
+        ({"memory_zswap_max": "x"}, "memory_zswap_max: expected a size"),
+    ],
+)
+def test_zero_limits_are_refused(given, message):
+    with pytest.raises(DropinError, match=re.escape(message)):
+        build_directives(params(**given), "a.service", "service", MEMTOTAL)
+
+
+def test_zero_protection_and_swap_are_fine():
+    directives, _resolved = build_directives(
+        params(memory_min=0, memory_low="0%", memory_swap_max=0, memory_zswap_max="0"), "a.service", "service", MEMTOTAL
+    )
+    assert directives == [("MemoryLow", "0%"), ("MemoryMin", "0"), ("MemorySwapMax", "0"), ("MemoryZSwapMax", "0")]
+
+
+def test_zswap_percentage_is_resolved_to_bytes():
+    directives, resolved = build_directives(params(memory_zswap_max="25%"), "a.service", "service", MEMTOTAL)
+    assert directives == [("MemoryZSwapMax", "4G")] and resolved == {"memory_zswap_max": 4 * GiB}
+
+
+def test_unsupported_settings():
+    directives = [("MemoryZSwapMax", "1G"), ("ManagedOOMSwap", "kill"), ("MemoryMax", "1G")]
+    assert unsupported_settings(directives, "slice", 246) == [
+        {"option": "memory_zswap_max", "directive": "MemoryZSwapMax", "needs": 253, "systemd": 246},
+        {"option": "managed_oom_swap", "directive": "ManagedOOMSwap", "needs": 247, "systemd": 246},
+    ]
+    assert unsupported_settings(directives, "slice", 253) == []
+    assert unsupported_settings(directives, "slice", None) == []
+
+
+def test_stage_then_discard_leaves_nothing(tmp_path):
+    dropin = DropinFile(FakeModule(), dropin_path(str(tmp_path), "a.service", MEMORY_DROPIN_NAME))
+    staged = dropin.stage("x\n")
+    assert os.listdir(tmp_path / "a.service.d") == [os.path.basename(staged.tmp)]
+    dropin.discard(staged)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_failing_prepare_leaves_nothing(tmp_path):
+    dropin = DropinFile(FakeModule(), dropin_path(str(tmp_path), "a.service", MEMORY_DROPIN_NAME))
+
+    def bad_owner(tmp):
+        raise Failed("chown failed")
+
+    with pytest.raises(Failed):
+        dropin.write("x\n", prepare=bad_owner)
+    assert os.listdir(tmp_path) == []  # neither the temporary file nor the .d directory made for it
+
+
+def test_write_sets_the_mode_it_is_given(tmp_path):
+    old_umask = os.umask(0o077)
+    try:
+        dropin = DropinFile(FakeModule(), dropin_path(str(tmp_path), "a.service", OOM_SCORE_ADJ_DROPIN_NAME))
+        dropin.write("x\n", mode=0o644)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(os.stat(dropin.path).st_mode) == 0o644
+
+
+def test_read_is_bounded(tmp_path):
+    path = tmp_path / "big.conf"
+    path.write_bytes(MARKER.encode() + b"x" * (READ_MAX * 2))
+    assert len(DropinFile(FakeModule(), str(path)).read()) == READ_MAX

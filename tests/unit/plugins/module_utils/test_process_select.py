@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
+import time
 
 import pytest
 
@@ -16,15 +18,20 @@ from ansible_collections.oomguard.memory.plugins.module_utils._proc import (
     write_oom_score_adj,
 )
 from ansible_collections.oomguard.memory.plugins.module_utils._process_select import (
+    PATTERN_CMDLINE_MAX,
+    SelectionTimeout,
     descendants,
+    exclude_own_chain,
     in_cgroup,
     kubepods_managed,
     normalize_cgroup,
+    own_process_chain,
     select_by_cgroup,
     select_by_name,
     select_by_pattern,
     select_by_unit,
     snapshot,
+    time_budget,
     unit_in_cgroup_path,
 )
 
@@ -180,3 +187,54 @@ def test_ancestors(proc):
     assert ancestors(1, str(proc)) == set()
     assert ancestors(999, str(proc)) == set()
     assert os.getppid() in ancestors(os.getpid())
+
+
+def test_snapshot_reads_at_most_4096_bytes_of_a_command_line(proc):
+    add_process(proc, 500, "java", cmdline=["java", "x" * 600000, "-Xmx1g"])
+    info = snapshot(str(proc), cmdline=True)[500]
+    assert len(info.cmdline) == PATTERN_CMDLINE_MAX
+    assert info.cmdline.startswith("java xxx")
+    assert snapshot(str(proc))[500].cmdline == ""  # not read at all unless asked
+
+
+def test_snapshot_keeps_the_state(proc):
+    add_process(proc, 501, "defunct", state="Z", cmdline=[])
+    assert snapshot(str(proc))[501].state == "Z"
+    assert snapshot(str(proc))[100].state == "S"
+
+
+def test_time_budget_stops_a_runaway_regular_expression():
+    started = time.monotonic()
+    with pytest.raises(SelectionTimeout), time_budget(0.3):
+        re.search(r"(a+)+$", "a" * 40 + "!")  # 2^40 steps without the budget
+    assert time.monotonic() - started < 30  # generous: the point is that it returns at all
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_time_budget_restores_the_previous_handler():
+    def previous(_signum, _frame):
+        raise AssertionError("not expected")
+
+    old = signal.signal(signal.SIGALRM, previous)
+    try:
+        with time_budget(5):
+            pass
+        assert signal.getsignal(signal.SIGALRM) is previous
+    finally:
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_own_process_chain_is_this_process_and_its_ancestors():
+    chain = own_process_chain()
+    assert os.getpid() in chain and os.getppid() in chain
+    assert {os.getpid(), os.getppid(), 1} <= chain
+
+
+def test_exclude_own_chain(proc):
+    processes = snapshot(str(proc))
+    own = {os.getpid(), 100}
+    kept, excluded = exclude_own_chain([1, 100, 200], processes, own)
+    assert kept == [1, 200]
+    assert excluded == [{"pid": 100, "comm": "postgres", "reason": "an ancestor of the process running this module"}]
+    _kept, excluded = exclude_own_chain([os.getpid()], processes, own)
+    assert excluded == [{"pid": os.getpid(), "comm": "", "reason": "runs this module"}]

@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import pytest
 
 from ansible_collections.oomguard.memory.plugins.module_utils._sizes import (
+    SIZE_MAX,
     U64_MAX,
     MemoryValue,
     SizeError,
@@ -21,6 +23,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._sizes import (
     read_memtotal,
     render,
     resolve,
+    shown,
 )
 
 GiB = 1024**3
@@ -151,3 +154,58 @@ def test_read_memtotal(tmp_path):
     meminfo.write_text("MemFree:         100 kB\n")
     assert read_memtotal(str(meminfo)) is None
     assert read_memtotal(str(tmp_path / "missing")) is None
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (SIZE_MAX, SIZE_MAX),
+        ("18446744073709551614", SIZE_MAX),
+        ("15E", 15 * 1024**6),
+        (1073741824.0, GiB),
+        (0.0, 0),
+    ],
+)
+def test_parse_size_limits_and_whole_floats(value, expected):
+    assert parse_size(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (U64_MAX, "18446744073709551615 is out of range: systemd takes sizes below 16 EiB"),
+        (2**64, "18446744073709551616 is out of range"),
+        ("16E", "'16E' is out of range"),
+        (str(U64_MAX), "'18446744073709551615' is out of range"),
+        (99999999999999999999999, "99999999999999999999999 is out of range"),
+        (10**100, "a 333-bit integer is out of range"),
+        (1.5, "not the number 1.5"),
+        (float("nan"), "not the number nan"),
+        (float("-inf"), "not the number -inf"),
+        (1e20, "1e+20 is out of range"),
+        ([1], "not a list ([1])"),
+        ({"a": 1}, "not a dict"),
+        (None, "not a NoneType"),
+        ("\u0661G", "expected a size"),  # a digit, but not an ASCII one
+        ("9" * 65, "expected a size"),  # too long to be typed by hand; never reaches int()
+        ("-0", "expected a size"),
+    ],
+)
+def test_parse_size_refuses_what_systemd_refuses(value, message):
+    with pytest.raises(SizeError, match=re.escape(message)):
+        parse_size(value)
+
+
+def test_parse_percent_takes_only_strings():
+    with pytest.raises(SizeError, match=re.escape("not a int (40)")):
+        parse_percent(40)
+    with pytest.raises(SizeError, match="expected a percentage"):
+        parse_percent("\u0664\u0660%")
+    with pytest.raises(SizeError, match="expected a percentage"):
+        parse_percent("1" * 70 + "%")
+
+
+def test_shown_cuts_long_values():
+    assert shown("x" * 100) == "'" + "x" * 36 + "..."
+    assert shown(10**100) == "a 333-bit integer"
+    assert shown(5) == "5"

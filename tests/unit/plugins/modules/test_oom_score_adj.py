@@ -9,12 +9,20 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import time
 from unittest import mock
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.oomguard.memory.plugins.module_utils import (
+    _host_lock,
+    _live_oom_score,
+    _process_select,
+)
+from ansible_collections.oomguard.memory.plugins.module_utils._dropin import render_score_dropin
+from ansible_collections.oomguard.memory.plugins.module_utils._host_lock import HostLock
 from ansible_collections.oomguard.memory.plugins.module_utils._proc import ProcessGone
 from ansible_collections.oomguard.memory.plugins.modules import oom_score_adj
 from ansible_collections.oomguard.memory.plugins.modules.oom_score_adj import OomScoreAdj, build_module
@@ -23,6 +31,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "mod
 from fakeproc import add_process, read_adj
 
 KUBE = "/kubepods/burstable/pod1234abcd-0000-1111-2222-333344445555/" + "b" * 64
+NO_CAP = "CapEff:\t000001fffeffffff\n"  # root in a container: everything but CAP_SYS_RESOURCE (bit 24)
+ALL_CAPS = "CapEff:\t000001ffffffffff\n"
 
 
 class ExitJson(Exception):
@@ -75,12 +85,36 @@ def proc(tmp_path):
     return root
 
 
-def run(args, proc, check_mode=False, diff=False, booted=False, systemctl_output=None, patches=()):
-    """Run the module on the fake /proc; return (result, warnings, run_command mock)."""
+@pytest.fixture(autouse=True)
+def lock_path(tmp_path, monkeypatch):
+    """Every run locks a lock file of its own test, never the host's /run/oomguard.lock."""
+    path = str(tmp_path / "oomguard.lock")
+    monkeypatch.setattr(_host_lock, "LOCK_PATH", path)
+    return path
+
+
+def run(
+    args,
+    proc,
+    check_mode=False,
+    diff=False,
+    booted=False,
+    systemctl_output=None,
+    patches=(),
+    capabilities=ALL_CAPS,
+    run_command=None,
+):
+    """Run the module on the fake /proc; return (result, warnings, run_command mock).
+
+    C(capabilities) is the CapEff line of the pretend /proc/self/status (default: CAP_SYS_RESOURCE present).
+    """
     module_args = dict(args)
     module_args["_ansible_check_mode"] = check_mode
     module_args["_ansible_diff"] = diff
     warnings = []
+    status = os.path.join(str(proc), "self-status")
+    with open(status, "w") as handle:
+        handle.write("Name:\tpython3\n" + capabilities)
 
     def exit_json(self, **kwargs):
         raise ExitJson(kwargs)
@@ -89,7 +123,10 @@ def run(args, proc, check_mode=False, diff=False, booted=False, systemctl_output
         kwargs.update(msg=msg, failed=True)
         raise FailJson(kwargs)
 
-    run_command = mock.Mock(return_value=(0, systemctl_output or "", ""))
+    def has_capability(cap, status_path=None):
+        return _real_has_capability(cap, status)
+
+    run_command = run_command or mock.Mock(return_value=(0, systemctl_output or "", ""))
     with patch_module_args(module_args), mock.patch.multiple(
         AnsibleModule,
         exit_json=exit_json,
@@ -97,7 +134,9 @@ def run(args, proc, check_mode=False, diff=False, booted=False, systemctl_output
         warn=lambda self, message: warnings.append(message),
         get_bin_path=mock.Mock(return_value="/usr/bin/systemctl"),
         run_command=run_command,
-    ), mock.patch.object(oom_score_adj, "systemd_booted", return_value=booted):
+    ), mock.patch.object(_process_select, "systemd_booted", return_value=booted), mock.patch.object(
+        oom_score_adj, "systemd_booted", return_value=booted
+    ), mock.patch.object(_live_oom_score, "has_capability", has_capability):
         for target, name, replacement in patches:
             mock.patch.object(target, name, replacement).start()
         try:
@@ -110,6 +149,9 @@ def run(args, proc, check_mode=False, diff=False, booted=False, systemctl_output
         finally:
             mock.patch.stopall()
     raise AssertionError("the module neither exited nor failed")
+
+
+_real_has_capability = _live_oom_score.has_capability
 
 
 def entries(result):
@@ -166,15 +208,6 @@ def test_name(proc):
 def test_pattern_on_full_command_line(proc):
     result, _w, _rc = run({"pattern": r"batch_worker\.py --queue", "value": 800}, proc)
     assert entries(result) == [(200, "batch", 0, 800)]
-
-
-def test_pattern_never_selects_the_module_or_its_parents(proc):
-    add_process(proc, os.getppid(), "ansible", ppid=1, cmdline=["ansible", "-a", "pattern=batch_worker"])
-    add_process(proc, os.getpid(), "python3", ppid=os.getppid(), cmdline=["python3", "batch_worker"])
-    result, _w, _rc = run({"pattern": "batch_worker", "value": 800}, proc)
-    assert [entry["pid"] for entry in result["processes"]] == [200, 201]
-    result, _w, _rc = run({"name": "ansible", "value": 800, "missing_ok": True}, proc)
-    assert result["processes"] == []
 
 
 def test_children(proc):
@@ -297,9 +330,9 @@ def gone_on(pids, real):
 
 
 def test_vanished_between_selection_and_write(proc):
-    real = oom_score_adj.write_oom_score_adj
+    real = _live_oom_score.write_oom_score_adj
     result, _w, _rc = run(
-        {"name": "postgres", "value": 7}, proc, patches=[(oom_score_adj, "write_oom_score_adj", gone_on({101}, real))]
+        {"name": "postgres", "value": 7}, proc, patches=[(_live_oom_score, "write_oom_score_adj", gone_on({101}, real))]
     )
     assert not result.get("failed")
     assert result["vanished"] == [{"pid": 101, "comm": "postgres"}]
@@ -307,36 +340,300 @@ def test_vanished_between_selection_and_write(proc):
 
 
 def test_vanished_before_reading(proc):
-    real = oom_score_adj.read_oom_score_adj
+    real = _live_oom_score.read_oom_score_adj
     result, _w, _rc = run(
-        {"pid": [100, 102], "value": 7}, proc, patches=[(oom_score_adj, "read_oom_score_adj", gone_on({100}, real))]
+        {"pid": [100, 102], "value": 7}, proc, patches=[(_live_oom_score, "read_oom_score_adj", gone_on({100}, real))]
     )
     assert result["vanished"] == [{"pid": 100, "comm": "postgres"}]
     assert entries(result) == [(102, "postgres", 0, 7)]
 
 
-def test_permission_denied(proc):
-    def denied(pid, value, proc=None):
-        raise OSError(errno.EACCES, "Permission denied")
+def test_directory_removed_between_selection_and_write(proc):
+    """The process exits after the plan: its /proc directory is gone when the value is written."""
+    real = _live_oom_score.LiveScores.commit
 
-    result, _w, _rc = run({"pid": [100], "value": -5}, proc, patches=[(oom_score_adj, "write_oom_score_adj", denied)])
+    def exit_then_commit(self):
+        for name in os.listdir(os.path.join(str(proc), "102")):
+            os.unlink(os.path.join(str(proc), "102", name))
+        os.rmdir(os.path.join(str(proc), "102"))
+        real(self)
+
+    result, _w, _rc = run(
+        {"name": "postgres", "value": 7}, proc, patches=[(_live_oom_score.LiveScores, "commit", exit_then_commit)]
+    )
+    assert not result.get("failed"), result
+    assert result["vanished"] == [{"pid": 102, "comm": "postgres"}]
+    assert entries(result) == [(100, "postgres", 0, 7), (101, "postgres", -900, 7)]
+
+
+def test_zombie_is_vanished_not_changed(proc):
+    add_process(proc, 500, "defunct", state="Z", cmdline=[])
+    result, _w, _rc = run({"pid": [500], "value": 300}, proc)
+    assert not result.get("failed"), result
+    assert result["changed"] is False
+    assert result["processes"] == []
+    assert result["vanished"] == [{"pid": 500, "comm": "defunct"}]
+    assert read_adj(proc, 500) == 0
+
+
+def test_process_turning_zombie_during_the_write_is_vanished(proc):
+    """Written, but the process had exited by then: reported as vanished, not as a change."""
+    real = _live_oom_score.write_oom_score_adj
+
+    def write_then_exit(pid, value, proc_root=None):
+        real(pid, value, proc_root)
+        stat = os.path.join(proc_root, str(pid), "stat")
+        with open(stat) as handle:
+            text = handle.read()
+        with open(stat, "w") as handle:
+            handle.write(text.replace(") S ", ") Z ", 1))
+
+    result, _w, _rc = run(
+        {"pid": [100], "value": 9}, proc, patches=[(_live_oom_score, "write_oom_score_adj", write_then_exit)]
+    )
+    assert result["vanished"] == [{"pid": 100, "comm": "postgres"}]
+    assert result["processes"] == [] and result["changed"] is False
+
+
+def test_unexpected_write_error_names_what_was_already_changed(proc):
+    real = _live_oom_score.write_oom_score_adj
+
+    def fail_on_102(pid, value, proc_root=None):
+        if pid == 102:
+            raise OSError(errno.EIO, "Input/output error")
+        real(pid, value, proc_root)
+
+    result, _w, _rc = run(
+        {"name": "postgres", "value": 5}, proc, patches=[(_live_oom_score, "write_oom_score_adj", fail_on_102)]
+    )
     assert result["failed"]
     assert result["msg"] == (
-        "cannot set oom_score_adj of pid 100 (postgres) from 0 to -5: Permission denied (errno 13); lowering it "
-        "needs CAP_SYS_RESOURCE (run with become=true)"
+        "cannot set oom_score_adj of pid 102 (postgres) from 0 to 5: Input/output error (errno 5); already changed: "
+        "100 (postgres), 101 (postgres)"
     )
-    assert result["processes"] == []
 
 
 def test_unreadable(proc):
     def unreadable(pid, proc=None):
         raise OSError(errno.EIO, "Input/output error")
 
-    result, _w, _rc = run({"pid": [100], "value": 5}, proc, patches=[(oom_score_adj, "read_oom_score_adj", unreadable)])
+    result, _w, _rc = run(
+        {"pid": [100], "value": 5}, proc, patches=[(_live_oom_score, "read_oom_score_adj", unreadable)]
+    )
     assert (
         result["failed"]
         and result["msg"] == "cannot read oom_score_adj of pid 100 (postgres): Input/output error (errno 5)"
     )
+
+
+# -- CAP_SYS_RESOURCE: lowering without it fails plainly, before anything is written, in check mode too -----------
+
+
+NO_CAP_MESSAGE = (
+    "cannot lower oom_score_adj to -5 for 100 (postgres) from 0, 102 (postgres) from 0: that needs "
+    "CAP_SYS_RESOURCE, which this process lacks (root in a container or a restricted VM); nothing was changed"
+)
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_lowering_without_cap_sys_resource_fails_before_any_write(proc, check_mode):
+    # 101 is at -900 and would be raised (allowed); 100 and 102 would be lowered (refused): nothing is written
+    result, _w, _rc = run({"name": "postgres", "value": -5}, proc, check_mode=check_mode, capabilities=NO_CAP)
+    assert result["failed"]
+    assert result["msg"] == NO_CAP_MESSAGE
+    assert "become" not in result["msg"]
+    assert [read_adj(proc, pid) for pid in (100, 101, 102)] == [0, -900, 0]
+    assert result["changed"] is False and result["processes"] == []
+
+
+def test_lowering_without_cap_as_a_user_says_become(proc):
+    result, _w, _rc = run(
+        {"pid": [100], "value": -5},
+        proc,
+        capabilities=NO_CAP,
+        patches=[(_live_oom_score.os, "geteuid", lambda: 1000)],
+    )
+    assert result["msg"] == (
+        "cannot lower oom_score_adj to -5 for 100 (postgres) from 0: that needs CAP_SYS_RESOURCE, which this process "
+        "lacks: run the task as root (become: true); nothing was changed"
+    )
+
+
+def test_raising_and_equal_values_need_no_cap_sys_resource(proc):
+    result, _w, _rc = run({"pid": [100, 101], "value": 0}, proc, capabilities=NO_CAP)
+    assert not result.get("failed"), result
+    assert entries(result) == [(100, "postgres", 0, 0), (101, "postgres", -900, 0)]
+    assert read_adj(proc, 101) == 0
+
+
+def test_lowering_with_cap_sys_resource(proc):
+    result, _w, _rc = run({"pid": [100], "value": -5}, proc, capabilities=ALL_CAPS)
+    assert result["changed"] and read_adj(proc, 100) == -5
+
+
+def test_unreadable_status_counts_as_no_capability(tmp_path):
+    assert _live_oom_score.has_capability(24, str(tmp_path / "missing")) is False
+    (tmp_path / "status").write_text("Name:\tx\n" + NO_CAP)
+    assert _live_oom_score.has_capability(24, str(tmp_path / "status")) is False
+    assert _live_oom_score.has_capability(23, str(tmp_path / "status")) is True
+
+
+def test_another_users_process_fails_before_any_write(proc):
+    real_access = os.access
+
+    def access(path, mode):
+        return False if path.endswith("/102/oom_score_adj") else real_access(path, mode)
+
+    result, _w, _rc = run(
+        {"name": "postgres", "value": 5},
+        proc,
+        patches=[(_live_oom_score.os, "access", access), (_live_oom_score.os, "geteuid", lambda: 1000)],
+    )
+    assert result["failed"]
+    assert result["msg"] == (
+        "cannot set oom_score_adj to 5 for 102 (postgres) from 0: they belong to another user and this module runs "
+        "as uid 1000; run the task as root (become: true); nothing was changed"
+    )
+    assert [read_adj(proc, pid) for pid in (100, 101, 102)] == [0, -900, 0]
+
+
+# -- the process running this module and its ancestors -------------------------------------------------------------
+
+
+def own_chain(proc, cgroup="/system.slice/app.service"):
+    """Put this process and its parent into the fake /proc: python3 under a shell under ansible, in C(cgroup)."""
+    add_process(proc, 600, "sshd", ppid=1, cmdline=["sshd: /usr/sbin/sshd"], memory=cgroup, systemd=cgroup)
+    add_process(proc, os.getppid(), "sh", ppid=600, cmdline=["/bin/sh", "-c", "python3"], memory=cgroup, systemd=cgroup)
+    add_process(
+        proc,
+        os.getpid(),
+        "python3",
+        ppid=os.getppid(),
+        cmdline=["python3", "batch_worker"],
+        memory=cgroup,
+        systemd=cgroup,
+    )
+    add_process(proc, 700, "app", ppid=600, cmdline=["app"], memory=cgroup, systemd=cgroup)
+    add_process(proc, 701, "app-child", ppid=os.getpid(), cmdline=["app-child"], memory=cgroup, systemd=cgroup)
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        {"pid": [600]},
+        {"cgroup": "/system.slice/app.service"},
+        {"unit": "app.service"},
+    ],
+)
+def test_children_never_reach_the_modules_own_process_chain(proc, selector):
+    own_chain(proc)
+    result, warnings, _rc = run(dict(selector, children=True, value=300), proc)
+    assert not result.get("failed"), result
+    # 701 is a child of this very process: a descendant, not part of the chain up, so it is changed
+    assert sorted(entry["pid"] for entry in result["processes"]) == [700, 701]
+    assert sorted((entry["pid"], entry["reason"]) for entry in result["excluded"]) == sorted(
+        [
+            (600, "an ancestor of the process running this module"),
+            (os.getppid(), "an ancestor of the process running this module"),
+            (os.getpid(), "runs this module"),
+        ]
+    )
+    assert [read_adj(proc, pid) for pid in (600, os.getppid(), os.getpid())] == [0, 0, 0]
+    assert warnings and warnings[0].startswith("left 600 (sshd)")
+
+
+def test_pattern_never_selects_the_module_or_its_parents(proc):
+    add_process(proc, os.getppid(), "ansible", ppid=1, cmdline=["ansible", "-a", "pattern=batch_worker"])
+    add_process(proc, os.getpid(), "python3", ppid=os.getppid(), cmdline=["python3", "batch_worker"])
+    result, warnings, _rc = run({"pattern": "batch_worker", "value": 800}, proc)
+    assert [entry["pid"] for entry in result["processes"]] == [200, 201]
+    assert [entry["pid"] for entry in result["excluded"]] == sorted([os.getpid(), os.getppid()])
+    assert warnings == []  # matching ansible's own command line by text is expected, not worth a warning
+    result, _w, _rc = run({"name": "ansible", "value": 800, "missing_ok": True}, proc)
+    assert result["processes"] == []
+    result, _w, _rc = run({"name": "ansible", "value": 800}, proc)
+    assert result["msg"].startswith("no process matches name=ansible (1 matching process(es) were left alone")
+
+
+def test_own_unit_with_persist_says_when_the_rest_gets_the_value(proc, tmp_path):
+    own_chain(proc)
+    args, _path = persist_args(tmp_path, unit="app.service", value=300)
+    result, _w, _rc = run(args, proc)
+    assert result["restart_required"] is True
+    chain = sorted([(600, "sshd"), (os.getppid(), "sh")])
+    assert result["restart_reasons"] == [
+        "pid %d (%s) gets OOMScoreAdjust=300 only when app.service next starts; it was left alone because it runs "
+        "this module" % entry
+        for entry in chain
+    ]
+    assert sorted(entry["pid"] for entry in result["processes"]) == [700, 701]
+
+
+# -- pattern: command lines are capped, the selection has a time budget ----------------------------------------
+
+
+def test_pattern_sees_only_the_first_4096_bytes(proc):
+    filler = "java " * 130000  # 650 KB
+    add_process(proc, 800, "java", cmdline=["/usr/bin/java", filler, "-Xmx512m"])
+    add_process(proc, 801, "java", cmdline=["/usr/bin/java", "-Xmx512m", filler])
+    result, _w, _rc = run({"pattern": "java.*-Xmx", "value": 10}, proc, check_mode=True)
+    assert not result.get("failed"), result
+    assert [entry["pid"] for entry in result["processes"]] == [801]
+
+
+def test_pattern_that_backtracks_forever_ends_at_the_budget(proc):
+    add_process(proc, 802, "evil", cmdline=["evil", "a" * 28 + "!"])
+    result, _w, _rc = run({"pattern": "(a+)+$", "value": 10}, proc, patches=[(oom_score_adj, "SELECTION_BUDGET", 0.5)])
+    assert result["failed"]
+    assert result["msg"] == (
+        "pattern '(a+)+$' did not finish within 0.5 s over the command lines of this host's processes (each cut to "
+        "its first 4096 bytes): it backtracks too much, as nested quantifiers such as (a+)+ do; simplify it. "
+        "Nothing was changed"
+    )
+    assert read_adj(proc, 802) == 0
+
+
+def test_time_budget_is_reset_after_the_selection(proc):
+    run({"pattern": "batch", "value": 10}, proc)
+    import signal
+
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.default_int_handler, None)
+
+
+# -- the host lock ----------------------------------------------------------------------------------------------
+
+
+def test_a_second_run_waits_for_the_lock_then_fails_naming_the_holder(proc, lock_path):
+    holder = HostLock(lock_path, timeout=0)
+    assert holder.acquire()
+    try:
+        result, _w, _rc = run({"pid": [100], "value": 5, "lock_timeout": 0}, proc)
+    finally:
+        holder.release()
+    assert result["failed"]
+    assert result["msg"].startswith("another oomguard.memory task is changing this host: pid %d (" % os.getpid())
+    assert result["msg"].endswith(
+        "holds %s and did not release it within lock_timeout=0 seconds; run these tasks one after another, or "
+        "raise lock_timeout" % lock_path
+    )
+    assert read_adj(proc, 100) == 0
+    result, _w, _rc = run({"pid": [100], "value": 5, "lock_timeout": 0}, proc)  # released: runs
+    assert result["changed"] and read_adj(proc, 100) == 5
+
+
+def test_lock_is_released_after_a_failure(proc, lock_path):
+    result, _w, _rc = run({"pid": [4242], "value": 5}, proc)
+    assert result["failed"]
+    other = HostLock(lock_path, timeout=0)
+    assert other.acquire()
+    other.release()
+
+
+def test_without_access_to_the_lock_file_the_run_goes_on(proc, monkeypatch, tmp_path):
+    monkeypatch.setattr(_host_lock, "LOCK_PATH", str(tmp_path / "no-such-dir" / "oomguard.lock"))
+    result, _w, _rc = run({"pid": [100], "value": 5}, proc)
+    assert result["changed"]
 
 
 # -- validation: a clear message, nothing written ----------------------------------------------------------------------
@@ -345,18 +642,33 @@ def test_unreadable(proc):
 @pytest.mark.parametrize(
     "args, message",
     [
-        ({"pid": [100], "value": 1001}, "value must be from -1000 to 1000; got 1001"),
-        ({"pid": [100], "value": -1001}, "value must be from -1000 to 1000; got -1001"),
+        ({"pid": [100], "value": 1001}, "value must be an integer from -1000 to 1000; got 1001"),
+        ({"pid": [100], "value": -1001}, "value must be an integer from -1000 to 1000; got -1001"),
+        (
+            {"pid": [100], "value": 10**30},
+            "value must be an integer from -1000 to 1000; got 1000000000000000000000000000000",
+        ),
+        ({"pid": [100], "value": True}, "value must be an integer from -1000 to 1000; got True"),
+        ({"pid": [100], "value": 1.5}, "argument 'value' is of type float"),
+        ({"pid": [100], "value": "ten"}, "argument 'value' is of type str"),
+        ({"pid": [100], "value": [1]}, "argument 'value' is of type list"),
         ({"pid": [100], "value": -1000}, "value=-1000 makes the selected processes unkillable"),
-        ({"pid": [100, 0], "value": 1}, "pid must be positive; got 0"),
+        ({"pid": [100, 0], "value": 1}, "pid must be positive integers; got 0"),
+        ({"pid": [True], "value": 1}, "pid must be positive integers; got True"),
         ({"pid": [], "value": 1}, "pid is an empty list"),
         ({"name": "a-very-long-process-name", "value": 1}, "longer than 15 characters"),
         ({"name": "/usr/bin/postgres", "value": 1}, "is not a process name; use pattern"),
+        ({"name": "", "value": 1}, "is not a process name"),
         ({"pattern": "batch(", "value": 1}, "pattern 'batch(' is not a valid regular expression"),
+        ({"pattern": "(" * 2000 + ")" * 2000, "value": 1}, "is not a valid regular expression: maximum recursion"),
+        ({"pattern": "a{4294967296}", "value": 1}, "is not a valid regular expression: the repetition number"),
         ({"cgroup": "system.slice", "value": 1}, "must be an absolute path"),
         ({"cgroup": "/", "value": 1}, "is the root cgroup and would select every process"),
+        ({"cgroup": "/sys/fs/cgroup/memory", "value": 1}, "is the root cgroup"),
         ({"unit": "postgresql", "value": 1}, "unit: unit name 'postgresql' has no valid type suffix"),
         ({"unit": "pg;reboot.service", "value": 1}, "characters systemd does not allow"),
+        ({"unit": "caf\u00e9.service", "value": 1}, "characters systemd does not allow ('\u00e9')"),
+        ({"unit": "a" * 250 + ".service", "value": 1}, "systemd allows at most 255"),
         (
             {"pid": [100], "name": "postgres", "value": 1},
             "parameters are mutually exclusive: pid|name|pattern|unit|cgroup",
@@ -366,14 +678,21 @@ def test_unreadable(proc):
         ({"pid": [100], "value": 1, "persist": True}, "persist is True but all of the following are missing: unit"),
         ({"unit": "a.slice", "value": 1, "persist": True}, "persist=true cannot write OOMScoreAdjust= for a.slice"),
         (
-            {"unit": "a.service", "value": 1, "persist": True, "dropin_name": "override.conf"},
-            "reserved for administrators",
+            {"unit": "a" * 246 + ".service", "value": 1, "persist": True},
+            "its drop-in directory UNIT.d would be longer than the 255 bytes",
         ),
+        ({"unit": "a.service", "value": 1, "persist": True, "unit_dir": "etc/systemd"}, "must be an absolute path"),
+        ({"unit": "a.service", "value": 1, "persist": True, "unit_dir": "/nonexistent"}, "does not exist"),
+        ({"unit": "a.service", "value": 1, "apply": True}, "apply=true reloads systemd"),
+        ({"pid": [100], "value": 1, "lock_timeout": -1}, "lock_timeout must be a number of seconds from 0 to 3600"),
+        ({"pid": [100], "value": 1, "lock_timeout": 10**9}, "lock_timeout must be a number of seconds"),
+        ({"pid": [100], "value": 1, "dropin_name": "x.conf"}, "Unsupported parameters"),
         ({"pid": ["abc"], "value": 1}, "pid"),
     ],
 )
 def test_validation_errors(proc, tmp_path, args, message):
-    args = dict(args, unit_dir=str(tmp_path / "system"))
+    args = dict(args)
+    args.setdefault("unit_dir", str(tmp_path / "system"))
     (tmp_path / "system").mkdir()
     result, _w, _rc = run(args, proc)
     assert result["failed"], result
@@ -395,11 +714,12 @@ def persist_args(tmp_path, **extra):
     unit_dir.mkdir(exist_ok=True)
     args = {"unit": "postgresql.service", "value": -900, "persist": True, "unit_dir": str(unit_dir)}
     args.update(extra)
-    return args, unit_dir / "postgresql.service.d" / "50-oomguard-oom-score-adj.conf"
+    return args, unit_dir / (args["unit"] + ".d") / "50-oomguard-oom-score-adj.conf"
 
 
 DROPIN = (
-    "# Managed by Ansible (oomguard.memory.oom_score_adj). Local changes will be overwritten.\n"
+    "# Managed by Ansible (oomguard.memory.oom_score_adj or oomguard.memory.systemd_memory). Local changes will be "
+    "overwritten.\n"
     "[Service]\n"
     "OOMScoreAdjust=-900\n"
 )
@@ -409,15 +729,15 @@ def test_persist_writes_dropin(proc, tmp_path):
     args, path = persist_args(tmp_path)
     result, _w, _rc = run(args, proc)
     assert result["changed"] is True
-    assert path.read_text() == DROPIN
+    assert path.read_text() == DROPIN == render_score_dropin("postgresql.service", "service", -900)
+    assert oct(os.stat(path).st_mode & 0o777) == "0o644"
     assert result["dropin"] == str(path)
-    assert result["restart_required"] is True
-    assert result["restart_reasons"] == [
-        "OOMScoreAdjust=-900 is applied by systemd when postgresql.service next starts (after a daemon-reload)"
-    ]
+    # the running processes have the value now: no restart needed, but systemd has not read the file yet
+    assert result["restart_required"] is False and result["restart_reasons"] == []
+    assert result["reload_required"] is True and result["applied"] is False
     assert [read_adj(proc, pid) for pid in (100, 101, 102)] == [-900, -900, -900]
     result, _w, _rc = run(args, proc)
-    assert result["changed"] is False and result["restart_required"] is False
+    assert result["changed"] is False and result["reload_required"] is False
 
 
 def test_persist_dropin_only_changes(proc, tmp_path):
@@ -430,10 +750,10 @@ def test_persist_dropin_only_changes(proc, tmp_path):
 
 
 def test_persist_stopped_unit_with_missing_ok(proc, tmp_path):
-    args, _path = persist_args(tmp_path, unit="stopped.service", missing_ok=True)
+    args, path = persist_args(tmp_path, unit="stopped.service", missing_ok=True)
     result, _w, _rc = run(args, proc)
     assert result["changed"] and result["processes"] == []
-    assert (tmp_path / "system" / "stopped.service.d" / "50-oomguard-oom-score-adj.conf").exists()
+    assert path.exists()
 
 
 def test_persist_check_mode_and_diff(proc, tmp_path):
@@ -458,15 +778,121 @@ def test_persist_refuses_foreign_dropin(proc, tmp_path):
     result, _w, _rc = run(args, proc)
     assert result["failed"] and "is not managed by oomguard.memory" in result["msg"]
     assert path.read_text() == "[Service]\nOOMScoreAdjust=5\n"
+    assert read_adj(proc, 100) == 0  # checked before the processes were changed
+
+
+def test_persist_fails_before_the_dropin_when_lowering_is_refused(proc, tmp_path):
+    args, path = persist_args(tmp_path)
+    result, _w, _rc = run(args, proc, capabilities=NO_CAP)
+    assert result["failed"] and "needs CAP_SYS_RESOURCE" in result["msg"]
+    assert not path.parent.exists()
+
+
+# -- apply: daemon-reload, the same rule as systemd_memory's ---------------------------------------------------------
+
+
+class FakeSystemctl:
+    def __init__(self, need_reload="no", oom_score_adjust=None, reload_rc=0):
+        self.need_reload = need_reload
+        self.oom_score_adjust = oom_score_adjust
+        self.reload_rc = reload_rc
+        self.calls = []
+        self.value = "0"
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append(list(argv))
+        if argv[1:] == ["daemon-reload"]:
+            if self.reload_rc:
+                return self.reload_rc, "", "Failed to reload daemon: Access denied"
+            self.need_reload = "no"
+            return 0, "", ""
+        unit = argv[-1]
+        properties = argv[argv.index("-p") + 1].split(",")
+        values = {
+            "Id": unit,
+            "LoadState": "loaded",
+            "ActiveState": "active",
+            "ControlGroup": "/system.slice/" + unit,
+            "NeedDaemonReload": self.need_reload,
+            "OOMScoreAdjust": self.oom_score_adjust or self.value,
+        }
+        return 0, "".join("%s=%s\n" % (name, values.get(name, "")) for name in properties), ""
+
+
+def reloads(systemctl):
+    return systemctl.calls.count(["/usr/bin/systemctl", "daemon-reload"])
+
+
+def test_apply_reloads_when_the_dropin_changed(proc, tmp_path):
+    systemctl = FakeSystemctl()
+    args, _path = persist_args(tmp_path, apply=True)
+    result, warnings, _rc = run(args, proc, booted=True, run_command=mock.Mock(side_effect=systemctl))
+    assert result["applied"] is True and result["reload_required"] is False and result["changed"] is True
+    assert reloads(systemctl) == 1
+    systemctl.oom_score_adjust = "-900"
+    result, warnings, _rc = run(args, proc, booted=True, run_command=mock.Mock(side_effect=systemctl))
+    assert result["changed"] is False and result["applied"] is False
+    assert reloads(systemctl) == 1 and warnings == []
+    systemctl.need_reload = "yes"  # someone else changed a unit file
+    result, _w, _rc = run(args, proc, booted=True, run_command=mock.Mock(side_effect=systemctl))
+    assert result["changed"] is True and result["applied"] is True and reloads(systemctl) == 2
+
+
+def test_apply_check_mode_does_not_reload(proc, tmp_path):
+    systemctl = FakeSystemctl()
+    args, path = persist_args(tmp_path, apply=True)
+    result, _w, _rc = run(args, proc, booted=True, check_mode=True, run_command=mock.Mock(side_effect=systemctl))
+    assert result["applied"] is True and reloads(systemctl) == 0 and not path.exists()
+
+
+def test_apply_warns_when_a_dropin_with_higher_precedence_wins(proc, tmp_path):
+    systemctl = FakeSystemctl(oom_score_adjust="100")
+    args, path = persist_args(tmp_path, apply=True)
+    _result, warnings, _rc = run(args, proc, booted=True, run_command=mock.Mock(side_effect=systemctl))
+    assert warnings == [
+        "postgresql.service: systemd reports OOMScoreAdjust=100 but %s sets -900; a drop-in with higher precedence "
+        "overrides it" % path
+    ]
+
+
+def test_apply_reload_failure(proc, tmp_path):
+    systemctl = FakeSystemctl(reload_rc=1)
+    args, path = persist_args(tmp_path, apply=True)
+    result, _w, _rc = run(args, proc, booted=True, run_command=mock.Mock(side_effect=systemctl))
+    assert result["failed"]
+    assert result["msg"] == (
+        "systemctl daemon-reload failed after writing %s: Failed to reload daemon: Access denied" % path
+    )
+
+
+def test_apply_without_systemd_warns(proc, tmp_path):
+    args, _path = persist_args(tmp_path, apply=True)
+    result, warnings, run_command = run(args, proc, booted=False)
+    assert result["changed"] and result["applied"] is False and result["reload_required"] is True
+    assert warnings == [
+        "apply=true: systemd is not running on this host (or systemctl is missing), so the drop-in for "
+        "postgresql.service takes effect when systemd next starts"
+    ]
+    run_command.assert_not_called()
 
 
 def test_main(proc):
     with open("/proc/self/oom_score_adj") as handle:
-        current = int(handle.read())  # set the value it already has: the test changes nothing
-    with patch_module_args({"pid": [os.getpid()], "value": current, "missing_ok": True}), mock.patch.object(
-        AnsibleModule, "exit_json", side_effect=ExitJson
-    ) as exit_json, pytest.raises(ExitJson):
-        oom_score_adj.main()
+        current = int(handle.read())
+    child = os.fork()
+    if child == 0:
+        time.sleep(30)
+        os._exit(0)
+    try:
+        with patch_module_args({"pid": [child], "value": current, "missing_ok": True}), mock.patch.object(
+            AnsibleModule, "exit_json", side_effect=ExitJson
+        ) as exit_json, mock.patch.object(_host_lock, "LOCK_PATH", str(proc / "lock")), pytest.raises(ExitJson):
+            oom_score_adj.main()
+    finally:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
     result = exit_json.call_args.kwargs
-    assert result["processes"][0]["pid"] == os.getpid()
+    assert result["processes"] == [
+        {"pid": child, "comm": result["processes"][0]["comm"], "before": current, "after": current}
+    ]
     assert result["changed"] is False

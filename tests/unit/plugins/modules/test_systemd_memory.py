@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from unittest import mock
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.oomguard.memory.plugins.module_utils import _host_lock, _live_oom_score, _process_select
 from ansible_collections.oomguard.memory.plugins.module_utils._dropin import parse_dropin
+from ansible_collections.oomguard.memory.plugins.module_utils._sizes import parse_size
 from ansible_collections.oomguard.memory.plugins.modules import systemd_memory
 from ansible_collections.oomguard.memory.plugins.modules.systemd_memory import SystemdMemory, build_module
 
@@ -56,8 +59,6 @@ class FakeSystemd:
         }
         for name, value in self.reloaded.get(unit, {}).items():
             if name in SIZE_PROPERTIES and value != "infinity" and not value.endswith("%"):
-                from ansible_collections.oomguard.memory.plugins.module_utils._sizes import parse_size
-
                 value = str(parse_size(value))
             values[name] = value
         values.update(self.overrides)
@@ -104,9 +105,26 @@ def unit_dir(tmp_path):
 
 
 @pytest.fixture
-def host():
-    """Facts of the pretend host: systemd runs, cgroup v2, 16 GiB RAM."""
-    return {"booted": True, "cgroup": "2", "memtotal": MEMTOTAL, "systemctl": "/usr/bin/systemctl"}
+def host(tmp_path):
+    """Facts of the pretend host: systemd runs, cgroup v2, 16 GiB RAM, CAP_SYS_RESOURCE, an empty /proc."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    return {
+        "booted": True,
+        "cgroup": "2",
+        "memtotal": MEMTOTAL,
+        "systemctl": "/usr/bin/systemctl",
+        "proc": str(proc),
+        "can_lower": True,
+    }
+
+
+@pytest.fixture(autouse=True)
+def lock_path(tmp_path, monkeypatch):
+    """Every run locks a lock file of its own test, never the host's /run/oomguard.lock."""
+    path = str(tmp_path / "oomguard.lock")
+    monkeypatch.setattr(_host_lock, "LOCK_PATH", path)
+    return path
 
 
 def run(args, unit_dir, host, systemd=None, check_mode=False, diff=False):
@@ -133,13 +151,15 @@ def run(args, unit_dir, host, systemd=None, check_mode=False, diff=False):
         get_bin_path=mock.Mock(return_value=host["systemctl"]),
         run_command=mock.Mock(side_effect=systemd),
     ), mock.patch.object(systemd_memory, "systemd_booted", return_value=host["booted"]), mock.patch.object(
-        systemd_memory, "cgroup_version", return_value=host["cgroup"]
-    ), mock.patch.object(systemd_memory, "read_memtotal", return_value=host["memtotal"]), mock.patch.object(
-        systemd_memory, "unified_mount", return_value=host.get("unified")
+        _process_select, "systemd_booted", return_value=host["booted"]
+    ), mock.patch.object(systemd_memory, "cgroup_version", return_value=host["cgroup"]), mock.patch.object(
+        systemd_memory, "read_memtotal", return_value=host["memtotal"]
+    ), mock.patch.object(systemd_memory, "unified_mount", return_value=host.get("unified")), mock.patch.object(
+        _live_oom_score, "has_capability", return_value=host["can_lower"]
     ):
         try:
             module = build_module()
-            task = SystemdMemory(module)
+            task = SystemdMemory(module, proc=host["proc"])
             task.run()
             module.exit_json(**task.result)
         except (ExitJson, FailJson) as exc:
@@ -267,9 +287,29 @@ def test_all_options(unit_dir, host):
     assert warnings == []
 
 
-def test_oom_score_adjust_needs_a_restart(unit_dir, host):
+SCORE_DROPIN = (
+    "# Managed by Ansible (oomguard.memory.oom_score_adj or oomguard.memory.systemd_memory). Local changes will be "
+    "overwritten.\n"
+    "[Service]\n"
+    "OOMScoreAdjust=-900\n"
+)
+
+
+def score_file(unit_dir, unit="db.service"):
+    return dropin_file(unit_dir, unit, "50-oomguard-oom-score-adj.conf")
+
+
+def test_oom_score_adjust_has_its_own_dropin_and_needs_a_restart(unit_dir, host):
     result, _w, _s = run({"unit": "db.service", "oom_score_adjust": -900, "memory_low": "1G"}, unit_dir, host)
-    assert "OOMScoreAdjust=-900" in dropin_file(unit_dir, "db.service").read_text()
+    assert dropin_file(unit_dir, "db.service").read_text() == (
+        "# Managed by Ansible (oomguard.memory.systemd_memory). Local changes will be overwritten.\n"
+        "[Service]\n"
+        "MemoryLow=1G\n"
+    )
+    assert score_file(unit_dir).read_text() == SCORE_DROPIN
+    assert stat.S_IMODE(os.stat(score_file(unit_dir)).st_mode) == 0o644
+    assert result["settings"] == {"MemoryLow": "1G", "OOMScoreAdjust": "-900"}
+    assert result["score_path"] == str(score_file(unit_dir))
     assert result["restart_required"] is True
     assert result["restart_reasons"] == ["OOMScoreAdjust= is applied by systemd when db.service next starts"]
     # a change of the memory setting only needs no restart
@@ -277,6 +317,53 @@ def test_oom_score_adjust_needs_a_restart(unit_dir, host):
     assert result["changed"] is True and result["restart_required"] is False
     # removing it again does
     result, _w, _s = run({"unit": "db.service", "state": "absent"}, unit_dir, host)
+    assert result["restart_required"] is True
+    assert not score_file(unit_dir).exists() and not score_file(unit_dir).parent.exists()
+
+
+def test_oom_score_adjust_alone_writes_no_memory_dropin(unit_dir, host):
+    result, _w, _s = run({"unit": "db.service", "oom_score_adjust": -900}, unit_dir, host)
+    assert result["changed"] is True
+    assert os.listdir(str(score_file(unit_dir).parent)) == ["50-oomguard-oom-score-adj.conf"]
+    # memory settings added later; the score drop-in is left alone when oom_score_adjust is not given
+    result, _w, _s = run({"unit": "db.service", "memory_max": "1G"}, unit_dir, host)
+    assert result["changed"] is True and result["restart_required"] is False
+    assert score_file(unit_dir).read_text() == SCORE_DROPIN
+    assert sorted(os.listdir(str(score_file(unit_dir).parent))) == [
+        "50-oomguard-memory.conf",
+        "50-oomguard-oom-score-adj.conf",
+    ]
+    # and the memory drop-in goes away when only oom_score_adjust is left
+    result, _w, _s = run({"unit": "db.service", "oom_score_adjust": -900}, unit_dir, host)
+    assert result["changed"] is True
+    assert os.listdir(str(score_file(unit_dir).parent)) == ["50-oomguard-oom-score-adj.conf"]
+
+
+def test_old_memory_dropin_with_oom_score_adjust_moves_without_a_restart(unit_dir, host):
+    path = dropin_file(unit_dir, "db.service")
+    path.parent.mkdir()
+    path.write_text(
+        "# Managed by Ansible (oomguard.memory.systemd_memory). Local changes will be overwritten.\n"
+        "[Service]\nMemoryLow=1G\nOOMScoreAdjust=-900\n"
+    )
+    result, warnings, _s = run({"unit": "db.service", "oom_score_adjust": -900, "memory_low": "1G"}, unit_dir, host)
+    assert result["changed"] is True and result["restart_required"] is False and warnings == []
+    assert parse_dropin(path.read_text()) == {"MemoryLow": "1G"}
+    assert score_file(unit_dir).read_text() == SCORE_DROPIN
+
+
+def test_old_memory_dropin_with_oom_score_adjust_is_not_dropped_silently(unit_dir, host):
+    path = dropin_file(unit_dir, "db.service")
+    path.parent.mkdir()
+    path.write_text(
+        "# Managed by Ansible (oomguard.memory.systemd_memory). Local changes will be overwritten.\n"
+        "[Service]\nMemoryLow=1G\nOOMScoreAdjust=-900\n"
+    )
+    result, warnings, _s = run({"unit": "db.service", "memory_low": "1G"}, unit_dir, host)
+    assert warnings == [
+        "removed OOMScoreAdjust=-900 from %s: OOMScoreAdjust= now has its own drop-in, "
+        "50-oomguard-oom-score-adj.conf; set oom_score_adjust to keep the value" % path
+    ]
     assert result["restart_required"] is True
 
 
@@ -352,7 +439,7 @@ def test_absent_check_mode_and_backup(unit_dir, host):
 def test_absent_ignores_settings_with_a_warning(unit_dir, host):
     result, warnings, _s = run({"unit": "app.service", "state": "absent", "memory_max": "1G"}, unit_dir, host)
     assert result["changed"] is False
-    assert warnings == ["state=absent removes the drop-in; ignoring memory_max"]
+    assert warnings == ["state=absent removes the drop-ins; ignoring memory_max"]
 
 
 # -- refusals and validation: a clear message, nothing written ----------------------------------------------------
@@ -399,6 +486,82 @@ def test_refuses_foreign_file(unit_dir, host):
         ({"managed_oom_swap": "yes"}, "value of managed_oom_swap must be one of: auto, kill"),
         ({"managed_oom_preference": "never"}, "value of managed_oom_preference must be one of: none, avoid, omit"),
         ({"state": "gone"}, "value of state must be one of: present, absent"),
+        # sizes given as integers are checked like strings, with the same limits (systemd: below 2^64 - 1)
+        (
+            {"memory_max": 99999999999999999999999},
+            "memory_max: 99999999999999999999999 is out of range: systemd takes sizes below 16 EiB (at most "
+            "18446744073709551614 bytes); use infinity for no limit",
+        ),
+        ({"memory_max": 2**64}, "memory_max: 18446744073709551616 is out of range"),
+        ({"memory_max": "16E"}, "memory_max: '16E' is out of range"),
+        ({"memory_max": 2**64 - 1}, "memory_max: 18446744073709551615 is out of range"),
+        ({"memory_max": "18446744073709551615"}, "memory_max: '18446744073709551615' is out of range"),
+        ({"memory_max": 10**400}, "memory_max: a 1329-bit integer is out of range"),
+        (
+            {"memory_max": 1.5},
+            "memory_max: expected a size such as 512M or a whole number of bytes, not the number 1.5",
+        ),
+        ({"memory_max": float("nan")}, "not the number nan"),
+        ({"memory_max": float("inf")}, "not the number inf"),
+        ({"memory_max": 1e30}, "memory_max: 1e+30 is out of range"),
+        ({"memory_max": [2]}, "memory_max: expected a size such as 512M or a whole number of bytes, not a list ([2])"),
+        ({"memory_max": {"size": 2}}, "not a dict ({'size': 2})"),
+        ({"memory_max": True}, "memory_max: expected a size such as 512M, not a boolean (True)"),
+        ({"memory_max": ""}, "memory_max: an empty value is not a size"),
+        ({"memory_max": "\u0661\u0662G"}, "memory_max: expected a size"),  # Arabic-Indic digits: not for systemd
+        ({"memory_max": "1" * 100}, "memory_max: expected a size in bytes"),
+        ({"memory_max": "1G\nMemoryMax=infinity"}, "memory_max: expected a size"),
+        # systemd ignores a zero MemoryMax=/MemoryHigh= ("out of range") and leaves the unit unlimited
+        (
+            {"memory_max": 0, "memory_high": None},
+            "memory_max: 0 is out of range: systemd ignores MemoryMax=0 ('Memory limit out of range') and leaves the "
+            "unit without a limit; give a size above 0, or infinity",
+        ),
+        ({"memory_max": "0%", "memory_high": None}, "memory_max: '0%' is out of range"),
+        ({"memory_high": "0K"}, "memory_high: '0K' is out of range: systemd ignores MemoryHigh=0"),
+        ({"memory_zswap_max": "lots"}, "memory_zswap_max: expected a size"),
+        ({"memory_zswap_max": 2**64}, "memory_zswap_max: 18446744073709551616 is out of range"),
+        # scores
+        ({"oom_score_adjust": True}, "oom_score_adjust must be an integer from -1000 to 1000; got True"),
+        ({"oom_score_adjust": -1001}, "oom_score_adjust must be an integer from -1000 to 1000; got -1001"),
+        ({"oom_score_adjust": 10**30}, "got 1000000000000000000000000000000"),
+        ({"oom_score_adjust": 1.5}, "argument 'oom_score_adjust' is of type float"),
+        ({"oom_score_adjust": "high"}, "argument 'oom_score_adjust' is of type str"),
+        # ManagedOOMMemoryPressureLimit= is a percentage from 0% to 100% with at most two decimals
+        ({"unit": "app.slice", "oom_policy": None, "managed_oom_memory_pressure_limit": "101%"}, "cannot exceed 100%"),
+        (
+            {"unit": "app.slice", "oom_policy": None, "managed_oom_memory_pressure_limit": "-1%"},
+            "expected a percentage",
+        ),
+        ({"unit": "app.slice", "oom_policy": None, "managed_oom_memory_pressure_limit": "40"}, "expected a percentage"),
+        (
+            {"unit": "app.slice", "oom_policy": None, "managed_oom_memory_pressure_limit": "40.125%"},
+            "(at most two decimals); got '40.125%'",
+        ),
+        ({"unit": "app.slice", "oom_policy": None, "managed_oom_memory_pressure_limit": True}, "got 'True'"),
+        ({"unit": "app.slice", "oom_policy": None, "managed_oom_memory_pressure_limit": [40]}, "got '[40]'"),
+        ({"oom_policy": True}, "value of oom_policy must be one of: continue, stop, kill, got: True"),
+        ({"oom_policy": ["kill"]}, "value of oom_policy must be one of"),
+        # odd unit names
+        ({"unit": "caf\u00e9.service"}, "characters systemd does not allow ('\u00e9')"),
+        ({"unit": "a\nb.service"}, "characters systemd does not allow ('\\n')"),
+        ({"unit": "a\x00b.service"}, "characters systemd does not allow ('\\x00')"),
+        ({"unit": "a" * 248 + ".service"}, "is 256 characters long; systemd allows at most 255"),
+        ({"unit": "a" * 247 + ".service"}, "its drop-in directory UNIT.d would be longer than the 255 bytes"),
+        ({"unit": ""}, "a unit name cannot be empty"),
+        ({"unit": ["app.service"]}, "has no valid type suffix"),
+        ({"unit": "@.service"}, "has an empty prefix"),
+        # drop-in names and directories
+        ({"dropin_name": "50-oomguard-oom-score-adj.conf"}, "is the drop-in that holds OOMScoreAdjust="),
+        ({"dropin_name": "a" * 300 + ".conf"}, "is not valid"),
+        ({"unit_dir": "etc/systemd/system"}, "unit_dir 'etc/systemd/system' must be an absolute path"),
+        ({"lock_timeout": -1}, "lock_timeout must be a number of seconds from 0 to 3600; got -1"),
+        ({"lock_timeout": True}, "lock_timeout must be a number of seconds from 0 to 3600; got True"),
+        ({"lock_timeout": 86400}, "got 86400"),
+        # file attributes are tried on the temporary file: a bad one fails before the drop-in changes
+        ({"owner": "no-such-user-oomguard"}, "chown failed: failed to look up user no-such-user-oomguard"),
+        ({"group": "no-such-group-oomguard"}, "chgrp failed: failed to look up group no-such-group-oomguard"),
+        ({"mode": "u+bogus"}, "mode must be in octal or symbolic form"),
     ],
 )
 def test_validation_errors(unit_dir, host, args, message):
@@ -408,6 +571,34 @@ def test_validation_errors(unit_dir, host, args, message):
     assert message in result["msg"]
     assert os.listdir(str(unit_dir)) == []  # nothing written, not even the .d directory
     assert ["/usr/bin/systemctl", "daemon-reload"] not in systemd.calls
+
+
+def test_valid_edge_values(unit_dir, host):
+    """Values at the limits that systemd accepts are written as systemd reads them."""
+    args = {
+        "unit": "a\\x2db@inst\\x40ance.service",
+        "memory_max": 2**64 - 2,
+        "memory_high": "15E",
+        "memory_min": 0,
+        "memory_low": "0%",
+        "memory_swap_max": 1073741824.0,
+        "oom_score_adjust": -1000,
+    }
+    result, warnings, _s = run(args, unit_dir, host)
+    assert not result.get("failed"), result
+    assert result["settings"] == {
+        "MemoryMax": "18446744073709551614",
+        "MemoryHigh": "15E",
+        "MemoryLow": "0%",
+        "MemoryMin": "0",
+        "MemorySwapMax": "1G",
+        "OOMScoreAdjust": "-1000",
+    }
+    assert os.path.isdir(str(unit_dir / "a\\x2db@inst\\x40ance.service.d"))
+    assert warnings == []
+    name = "a" * 245 + ".service"  # the longest name with a drop-in directory: 253 + ".d"
+    result, _w, _s = run({"unit": name, "memory_max": "1G"}, unit_dir, host)
+    assert result["changed"] and dropin_file(unit_dir, name).exists()
 
 
 @pytest.mark.parametrize(
@@ -529,7 +720,7 @@ def test_apply_percentages_are_not_compared(unit_dir, host):
 def test_apply_unit_not_loaded(unit_dir, host):
     result, warnings, _s = run(dict(ARGS, apply=True), unit_dir, host, FakeSystemd(str(unit_dir), loaded=False))
     assert result["applied"] is True and "effective" not in result
-    assert warnings == ["app.service is not loaded; the drop-in applies once the unit exists"]
+    assert warnings == ["app.service is not loaded; the drop-ins apply once the unit exists"]
 
 
 def test_apply_without_systemd_warns(unit_dir, host):
@@ -685,3 +876,230 @@ def test_main_runs_and_sets_locale(unit_dir, host):
     ), pytest.raises(ExitJson):
         systemd_memory.main()
     assert exit_json.call_args.kwargs["changed"] is True
+
+
+# -- OOMScoreAdjust= with apply=true: the running processes too (the code of oom_score_adj) -------------------------
+
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "module_utils"))
+from fakeproc import add_process, read_adj  # noqa: E402
+
+DB_CGROUP = "/system.slice/db.service"
+
+
+def db_processes(host):
+    proc = host["proc"]
+    add_process(proc, 1, "systemd", ppid=0, cmdline=["/sbin/init"])
+    add_process(proc, 100, "postgres", memory=DB_CGROUP, systemd=DB_CGROUP)
+    add_process(proc, 101, "postgres", ppid=100, adj=-900, memory=DB_CGROUP, systemd=DB_CGROUP)
+    add_process(proc, 102, "postgres", ppid=100, memory=DB_CGROUP + "/sub", systemd=DB_CGROUP + "/sub")
+    add_process(proc, 103, "postgres", ppid=100, state="Z", memory=DB_CGROUP, systemd=DB_CGROUP)
+    add_process(proc, 200, "other", memory="/system.slice/other.service", systemd="/system.slice/other.service")
+
+
+def db_systemd(unit_dir):
+    systemd = FakeSystemd(str(unit_dir))
+    systemd.overrides = {"ControlGroup": DB_CGROUP}
+    return systemd
+
+
+def test_apply_sets_the_running_processes_of_the_unit(unit_dir, host):
+    db_processes(host)
+    args = {"unit": "db.service", "oom_score_adjust": -900, "apply": True}
+    result, warnings, systemd = run(args, unit_dir, host, db_systemd(unit_dir))
+    assert not result.get("failed"), result
+    assert result["processes"] == [
+        {"pid": 100, "comm": "postgres", "before": 0, "after": -900},
+        {"pid": 101, "comm": "postgres", "before": -900, "after": -900},
+        {"pid": 102, "comm": "postgres", "before": 0, "after": -900},
+    ]
+    assert result["vanished"] == [{"pid": 103, "comm": "postgres"}]  # a zombie is not changed
+    assert [read_adj(host["proc"], pid) for pid in (100, 101, 102, 103, 200)] == [-900, -900, -900, 0, 0]
+    assert result["restart_required"] is False and result["restart_reasons"] == []
+    assert result["applied"] is True and result["effective"] == {"OOMScoreAdjust": -900}
+    assert score_file(unit_dir).read_text() == SCORE_DROPIN
+    assert warnings == []
+    result, _w, systemd = run(args, unit_dir, host, systemd)
+    assert result["changed"] is False and result["applied"] is False
+
+
+def test_apply_check_mode_predicts_the_processes(unit_dir, host):
+    db_processes(host)
+    args = {"unit": "db.service", "oom_score_adjust": -900, "apply": True}
+    result, _w, _systemd = run(args, unit_dir, host, db_systemd(unit_dir), check_mode=True, diff=True)
+    assert result["changed"] is True
+    assert [(entry["pid"], entry["after"]) for entry in result["processes"]] == [(100, -900), (101, -900), (102, -900)]
+    assert read_adj(host["proc"], 100) == 0 and not score_file(unit_dir).exists()
+    assert [entry["before_header"] for entry in result["diff"]] == [
+        str(score_file(unit_dir)) + " (content)",
+        "oom_score_adj of db.service (before)",
+    ]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_apply_lowering_without_cap_sys_resource_changes_nothing(unit_dir, host, check_mode):
+    db_processes(host)
+    host["can_lower"] = False
+    args = {"unit": "db.service", "oom_score_adjust": -900, "memory_max": "1G", "apply": True}
+    result, _w, systemd = run(args, unit_dir, host, db_systemd(unit_dir), check_mode=check_mode)
+    assert result["failed"]
+    assert result["msg"] == (
+        "db.service: cannot lower oom_score_adj to -900 for 100 (postgres) from 0, 102 (postgres) from 0: that "
+        "needs CAP_SYS_RESOURCE, which this process lacks (root in a container or a restricted VM); nothing was "
+        "changed"
+    )
+    assert os.listdir(str(unit_dir)) == []
+    assert ["/usr/bin/systemctl", "daemon-reload"] not in systemd.calls
+    assert read_adj(host["proc"], 100) == 0
+
+
+def test_without_apply_the_processes_are_left_to_the_next_start(unit_dir, host):
+    db_processes(host)
+    result, _w, _s = run({"unit": "db.service", "oom_score_adjust": -900}, unit_dir, host, db_systemd(unit_dir))
+    assert result["processes"] == [] and read_adj(host["proc"], 100) == 0
+    assert result["restart_required"] is True
+
+
+def test_apply_without_systemd_finds_the_processes_by_cgroup_path(unit_dir, host):
+    db_processes(host)
+    host["booted"] = False
+    result, warnings, systemd = run({"unit": "db.service", "oom_score_adjust": 300, "apply": True}, unit_dir, host)
+    assert [entry["pid"] for entry in result["processes"]] == [100, 101, 102]
+    assert read_adj(host["proc"], 101) == 300
+    assert result["restart_required"] is False
+    assert "systemd is not running" in warnings[0]
+    assert systemd.calls == [["/usr/bin/systemctl", "--version"]]
+
+
+def test_apply_leaves_the_modules_own_processes_alone(unit_dir, host):
+    db_processes(host)
+    add_process(host["proc"], os.getppid(), "sshd", ppid=1, memory=DB_CGROUP, systemd=DB_CGROUP)
+    add_process(host["proc"], os.getpid(), "python3", ppid=os.getppid(), memory=DB_CGROUP, systemd=DB_CGROUP)
+    result, warnings, _s = run(
+        {"unit": "db.service", "oom_score_adjust": 300, "apply": True}, unit_dir, host, db_systemd(unit_dir)
+    )
+    assert [entry["pid"] for entry in result["processes"]] == [100, 101, 102]
+    assert sorted(entry["pid"] for entry in result["excluded"]) == sorted([os.getpid(), os.getppid()])
+    assert read_adj(host["proc"], os.getppid()) == 0
+    assert result["restart_reasons"] == [
+        "pid %d (sshd) gets OOMScoreAdjust=300 only when db.service next starts; it was left alone because it runs "
+        "this module" % os.getppid()
+    ]
+    assert warnings[0].startswith("left ")
+
+
+def test_score_dropin_is_the_same_file_as_oom_score_adj_writes(unit_dir, host):
+    from ansible_collections.oomguard.memory.plugins.module_utils._dropin import render_score_dropin
+
+    run({"unit": "db.service", "oom_score_adjust": -900}, unit_dir, host)
+    assert score_file(unit_dir).read_bytes() == render_score_dropin("db.service", "service", -900).encode()
+
+
+def test_absent_removes_both_dropins_but_not_others(unit_dir, host):
+    run({"unit": "db.service", "oom_score_adjust": -900, "memory_max": "1G"}, unit_dir, host)
+    other = dropin_file(unit_dir, "db.service", "override.conf")
+    other.write_text("[Service]\nOOMScoreAdjust=5\n")
+    result, _w, _s = run({"unit": "db.service", "state": "absent"}, unit_dir, host, diff=True)
+    assert result["changed"] is True and len(result["diff"]) == 2
+    assert os.listdir(str(other.parent)) == ["override.conf"]
+    result, _w, _s = run({"unit": "db.service", "state": "absent"}, unit_dir, host)
+    assert result["changed"] is False
+
+
+def test_a_full_disk_on_the_second_dropin_leaves_the_first_as_it_was(unit_dir, host):
+    import errno
+
+    from ansible_collections.oomguard.memory.plugins.module_utils import _dropin
+
+    run({"unit": "db.service", "oom_score_adjust": -900, "memory_max": "1G"}, unit_dir, host)
+    before = sorted((path.name, path.read_text()) for path in dropin_file(unit_dir, "db.service").parent.iterdir())
+    real_stage = _dropin.DropinFile.stage
+
+    def stage(self, content, prepare=None):
+        if self.path.endswith("oom-score-adj.conf"):
+            self._fail("cannot write drop-in %s" % self.path, OSError(errno.ENOSPC, "No space left on device"))
+        return real_stage(self, content, prepare)
+
+    with mock.patch.object(_dropin.DropinFile, "stage", stage):
+        result, _w, _s = run({"unit": "db.service", "oom_score_adjust": 100, "memory_max": "2G"}, unit_dir, host)
+    assert result["failed"]
+    assert result["msg"] == (
+        "cannot write drop-in %s: No space left on device (the file system is full; the previous drop-in, if any, is "
+        "unchanged)" % score_file(unit_dir)
+    )
+    after = sorted((path.name, path.read_text()) for path in dropin_file(unit_dir, "db.service").parent.iterdir())
+    assert after == before  # the memory drop-in was staged, then discarded: no temporary file, no change
+
+
+# -- MemoryZSwapMax=, systemd versions, one systemctl show after the reload, the lock ------------------------------
+
+
+def test_memory_zswap_max(unit_dir, host):
+    result, warnings, _s = run({"unit": "app.service", "memory_zswap_max": "10%"}, unit_dir, host)
+    assert result["settings"] == {"MemoryZSwapMax": str(MEMTOTAL // 10)}
+    assert result["resolved"] == {"memory_zswap_max": MEMTOTAL // 10}
+    assert warnings == [
+        "MemoryZSwapMax= needs systemd 253 or later for .service units; this host runs systemd 252, which ignores "
+        "the key and logs 'Unknown key name'"
+    ]
+    assert result["unsupported"] == [
+        {"option": "memory_zswap_max", "directive": "MemoryZSwapMax", "needs": 253, "systemd": 252}
+    ]
+    result, warnings, _s = run(
+        {"unit": "app.service", "memory_zswap_max": "512M"}, unit_dir, host, FakeSystemd(str(unit_dir), version="257")
+    )
+    assert warnings == [] and result["unsupported"] == []
+
+
+@pytest.mark.parametrize(
+    "version, args, unsupported",
+    [
+        ("246", {"unit": "b.slice", "managed_oom_swap": "kill"}, [("ManagedOOMSwap", 247)]),
+        ("247", {"unit": "b.slice", "managed_oom_preference": "avoid"}, [("ManagedOOMPreference", 248)]),
+        (
+            "247",
+            {"unit": "b.slice", "managed_oom_memory_pressure_limit": "40%"},
+            [("ManagedOOMMemoryPressureLimit", 248)],
+        ),
+        ("248", {"unit": "b.slice", "managed_oom_preference": "avoid"}, []),
+        ("252", {"unit": "b.scope", "oom_policy": "kill"}, [("OOMPolicy", 253)]),
+    ],
+)
+def test_keys_too_new_for_this_systemd_are_named_with_both_versions(unit_dir, host, version, args, unsupported):
+    result, warnings, _s = run(args, unit_dir, host, FakeSystemd(str(unit_dir), version=version))
+    assert [(entry["directive"], entry["needs"]) for entry in result["unsupported"]] == unsupported
+    for directive, needs in unsupported:
+        assert any(
+            warning.startswith("%s= needs systemd %d or later" % (directive, needs))
+            and "this host runs systemd %s" % version in warning
+            for warning in warnings
+        ), warnings
+
+
+def test_apply_reads_the_unit_back_with_one_systemctl_show(unit_dir, tmp_path, host):
+    cgroup_files(tmp_path, host)
+    systemd = FakeSystemd(str(unit_dir))
+    systemd.overrides = {"ControlGroup": APP_CGROUP}
+    run(dict(ARGS, apply=True), unit_dir, host, systemd)
+    after_reload = systemd.calls[systemd.calls.index(["/usr/bin/systemctl", "daemon-reload"]) + 1 :]
+    shows = [call for call in after_reload if call[1] == "show"]
+    assert len(shows) == 1
+    assert set(shows[0][shows[0].index("-p") + 1].split(",")) >= {
+        "MemoryMax",
+        "MemoryHigh",
+        "OOMPolicy",
+        "ControlGroup",
+    }
+
+
+def test_a_second_run_fails_clearly_while_another_holds_the_lock(unit_dir, host, lock_path):
+    from ansible_collections.oomguard.memory.plugins.module_utils._host_lock import HostLock
+
+    holder = HostLock(lock_path, timeout=0)
+    assert holder.acquire()
+    try:
+        result, _w, _s = run(dict(ARGS, lock_timeout=0), unit_dir, host)
+    finally:
+        holder.release()
+    assert result["failed"] and "another oomguard.memory task is changing this host" in result["msg"]
+    assert os.listdir(str(unit_dir)) == []
