@@ -1741,7 +1741,10 @@ class OomFacts:
                 sources[name] = {"status": exc.status, "detail": exc.reason, "format": None}
                 continue
             sources[name] = {"status": "ok", "detail": detail, "format": name}
-            if "auto" in requested:
+            # A container's journal has no kernel messages (journald there cannot read /dev/kmsg): there auto goes
+            # on from the journal to the first kernel log it can read.
+            container_journal = name == "journal" and self.local_cgroup_prefixes is not None
+            if "auto" in requested and not container_journal:
                 break
         for path in params["log_paths"]:
             try:

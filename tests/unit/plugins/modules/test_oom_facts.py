@@ -217,8 +217,8 @@ def test_since_never_raises_anything_but_value_error():
     rng = random.Random(20261201)
     alphabet = "0123456789-:T.Z+ dwhms"
     parsed = 0
-    for _ in range(3000):
-        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 32)))
+    for _attempt in range(3000):
+        value = "".join(rng.choice(alphabet) for _position in range(rng.randint(0, 32)))
         if rng.random() < 0.3:
             value = "2026-03-03T" + value
         try:
@@ -982,6 +982,45 @@ def test_a_v1_container_counts_its_cgroups_and_units_as_a_lower_bound(tmp_path, 
     shutil.rmtree(host.path("/sys/fs/cgroup/memory/system.slice/worker.service"))
     facts, _warnings = gather({**args, "log_paths": []}, host)
     assert (facts["kills_missing_from_logs"], facts["kills_missing_known"]) == (1, False)
+
+
+def test_auto_in_a_container_reads_the_kernel_log_beside_the_journal(tmp_path, monkeypatch):
+    """journald in a container has no kernel messages: auto reads the journal and then dmesg (no /dev/kmsg)."""
+    host, args = build_container(tmp_path, monkeypatch, upperdir="/var/lib/lxc/ct01/delta0")
+    fake_journal(tmp_path, monkeypatch, "exit 1")
+    dmesg = tmp_path / "dmesg"
+    dmesg.write_text(
+        "#!/bin/sh\ncat <<'EOF'\n"
+        "[ 6200.000400] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,"
+        "oom_memcg=/lxc.payload.ct01/system.slice/hog.service,task_memcg=/lxc.payload.ct01/system.slice/hog.service,"
+        "task=hog,pid=5500,uid=0\n"
+        "[ 6200.000500] Memory cgroup out of memory: Killed process 5500 (hog) total-vm:102400kB, anon-rss:65536kB, "
+        "file-rss:1024kB, shmem-rss:0kB, UID:0 pgtables:200kB oom_score_adj:0\nEOF\n"
+    )
+    dmesg.chmod(0o755)
+    bin_paths(
+        monkeypatch,
+        systemctl=host.systemctl,
+        sadf=host.sadf(),
+        dmesg=str(dmesg),
+        journalctl=str(tmp_path / "journalctl"),
+    )
+
+    def no_kmsg(parser):
+        raise _oom_sources.SourceUnavailable("absent", "/dev/kmsg does not exist")
+
+    monkeypatch.setattr(oom_facts, "read_kmsg", no_kmsg)
+    facts, _warnings = gather({**args, "log_paths": [], "log_sources": ["auto"]}, host)
+    assert {name: source["status"] for name, source in facts["sources"].items()} == {
+        "journal": "ok",
+        "kmsg": "absent",
+        "dmesg": "ok",
+    }
+    assert [(kill["pid"], kill["scope"], kill["source"]) for kill in facts["kills"]] == [(5500, "local", "dmesg")]
+    # outside a container, auto stops at the first source it can read
+    host.pid_namespace(initial=True)
+    facts, _warnings = gather({**args, "log_paths": [], "log_sources": ["auto"]}, host)
+    assert list(facts["sources"]) == ["journal"]
 
 
 def test_a_stale_dockerenv_in_a_vm_is_no_container(tmp_path, monkeypatch):
