@@ -968,9 +968,26 @@ def test_a_container_without_a_known_prefix_makes_every_kernel_kill_the_hosts(tm
 def test_a_container_counts_kills_its_cgroup_saw_but_no_log_shows(tmp_path, monkeypatch):
     """cgroup v2: the container's own memory.events counts 2 kills; no readable log shows them."""
     host, args = build_container(tmp_path, monkeypatch, v2=True)
+    # a newer kernel's extra memory.events key is left out; memory.events.local fills "local"
+    host.write(
+        "/sys/fs/cgroup/system.slice/worker.service/memory.events",
+        "low 0\nhigh 7\nmax 9\noom 2\noom_kill 2\noom_group_kill 0\nsock_throttled 4\n",
+    )
+    host.write("/sys/fs/cgroup/system.slice/worker.service/memory.events.local", "oom 1\noom_kill 1\n")
     facts, _warnings = gather({**args, "log_paths": []}, host)
     assert facts["kill_count"] == 0
     assert (facts["kills_missing_from_logs"], facts["kills_missing_known"]) == (2, True)
+    assert facts["counters"]["cgroups"]["/system.slice/worker.service"] == {
+        "low": 0,
+        "high": 7,
+        "max": 9,
+        "oom": 2,
+        "oom_kill": 2,
+        "oom_group_kill": 0,
+        "local": {"low": 0, "high": 0, "max": 0, "oom": 1, "oom_kill": 1, "oom_group_kill": 0},
+        "hierarchy": "v2",
+    }
+    assert check_result(oom_facts.RETURN, {"ansible_facts": {"oom": facts}}) == []
 
 
 def test_a_v1_container_counts_its_cgroups_and_units_as_a_lower_bound(tmp_path, monkeypatch):
