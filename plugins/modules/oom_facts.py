@@ -1663,6 +1663,7 @@ class OomFacts:
         self.self_pid = os.getpid() if self_pid is None else self_pid
         self.now = datetime.datetime.now(datetime.timezone.utc)
         self.since = None
+        self.host_facts = {}
         self.hostname = None
         self.boot_id = None
         self.local_cgroup_prefixes = None
