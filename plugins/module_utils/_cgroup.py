@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.oomguard.memory.plugins.module_utils._keyvalue import read_int_values
+
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 _PROCESS_UNIT_SUFFIXES = (".service", ".scope", ".socket", ".mount", ".swap")
@@ -119,16 +121,13 @@ def memory_v1_mount(mounts_path="/proc/self/mounts"):
 
 
 def read_flat_keyed(path):
-    """Parse a flat 'key value' cgroup file (memory.events, memory.oom_control) into a dict of ints."""
-    values = {}
-    with open(path, encoding="ascii", errors="replace") as handle:
-        for line in handle:
-            fields = line.split()
-            if len(fields) == 2:
-                try:
-                    values[fields[0]] = int(fields[1])
-                except ValueError:
-                    continue
+    """Parse a flat 'key value' cgroup file (memory.events, memory.oom_control) into a dict of ints.
+
+    Raises OSError when the file cannot be read.
+    """
+    values = read_int_values(path)
+    if values is None:
+        raise OSError("cannot read %s" % path)
     return values
 
 

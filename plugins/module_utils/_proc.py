@@ -17,10 +17,12 @@ import os
 import re
 
 from ansible_collections.oomguard.memory.plugins.module_utils._cgroup import unit_from_cgroup
+from ansible_collections.oomguard.memory.plugins.module_utils._redact import redact_cmdline
 
 PROC = "/proc"
 PF_KTHREAD = 0x00200000
 CMDLINE_MAX = 256
+CMDLINE_READ_MAX = 4096
 _PYTHON_NAME = re.compile(r"^python(?:\d+(?:\.\d+)*)?[dmu]?$")
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
 
@@ -173,32 +175,54 @@ def is_python(comm, argv0):
     return bool(_PYTHON_NAME.match(comm or "") or _PYTHON_NAME.match(os.path.basename(argv0 or "")))
 
 
+def _status_kb(value):
+    """'123 kB' from /proc/PID/status as an int (0 when absent, as for zombies)."""
+    try:
+        return int(value.split()[0]) if value else 0
+    except ValueError:
+        return 0
+
+
 def describe(pid, proc=PROC, cmdline_limit=CMDLINE_MAX):
-    """Return the public description of one process as used by the facts and the protection modules."""
+    """Return the public description of one process as used by the facts module.
+
+    The command line is read up to CMDLINE_READ_MAX bytes, redacted (see _redact) and cut to C(cmdline_limit).
+    """
     comm = read_comm(pid, proc)
-    argv0 = read_argv0(pid, proc)
+    path = os.path.join(proc, str(pid), "cmdline")
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(CMDLINE_READ_MAX)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ESRCH):
+            raise ProcessGone(pid) from None
+        raise
+    argv0 = raw.split(b"\0", 1)[0].decode("utf-8", errors="replace")
     memory_cgroup, systemd_cgroup = read_cgroups(pid, proc)
-    info = {
+    status = read_status(pid, proc, keys=("Uid", "VmRSS", "VmHWM", "VmSwap"))
+    uid = status.get("Uid")
+    return {
         "pid": pid,
         "comm": comm,
-        "cmdline": read_cmdline(pid, proc, cmdline_limit),
+        "cmdline": redact_cmdline(raw, cmdline_limit),
         "oom_score": read_oom_score(pid, proc),
         "oom_score_adj": read_oom_score_adj(pid, proc),
-        "rss_kb": read_rss_kb(pid, proc),
-        "uid": read_uid(pid, proc),
+        "rss_kb": _status_kb(status.get("VmRSS")),
+        "hwm_kb": _status_kb(status.get("VmHWM")),
+        "swap_kb": _status_kb(status.get("VmSwap")),
+        "uid": int(uid.split()[0]) if uid else None,
         "unit": unit_from_cgroup(systemd_cgroup),
         "cgroup": memory_cgroup,
+        "python": is_python(comm, argv0),
     }
-    if is_python(comm, argv0):
-        info["python"] = True
-    return info
 
 
-def top_by_oom_score(count, proc=PROC, seen_comms=None):
+def top_by_oom_score(count, proc=PROC, seen_comms=None, exclude=()):
     """Return descriptions of the C(count) user processes with the highest oom_score, highest first.
 
     Scores are read for every process first (one small read each); full descriptions only for the winners.
-    When C(seen_comms) is a set, the comm of every user process is added to it.
+    When C(seen_comms) is a set, the comm of every user process is added to it. Pids in C(exclude) (the
+    module's own process chain) are never listed.
     """
     scored = []
     for pid in iter_pids(proc):
@@ -208,7 +232,7 @@ def top_by_oom_score(count, proc=PROC, seen_comms=None):
                 continue
             if seen_comms is not None:
                 seen_comms.add(comm)
-            if count > 0:
+            if count > 0 and pid not in exclude:
                 scored.append((read_oom_score(pid, proc), pid))
         except (ProcessGone, OSError, ValueError, IndexError):
             continue

@@ -14,10 +14,15 @@ description:
     files, and from log files copied from other machines.
   - Adds what explains them, in the same single round trip, memory and swap, pressure stall information, the
     kernel's OOM counters, the OOM sysctls, the processes the kernel would kill first, and the memory settings
-    of systemd units.
+    and peaks of systemd units.
+  - For fleet reports it also returns who the host is (DMI, and machine type and zone of a Google Compute Engine VM
+    from the metadata server), the containers running without a memory limit and, when asked, the memory history
+    sysstat kept.
   - Logs are streamed through a prefilter, so memory use does not grow with the size of the logs.
   - A source the host lacks or the user cannot read is reported in RV(ansible_facts.oom.sources_unavailable) and as a
     warning; the module never fails because of it.
+  - The facts follow a versioned contract, RV(ansible_facts.oom.facts_version). Every documented key is always
+    present; counts are integers, never null, with a C(*_known) flag where the truth cannot be told.
 author: oomguard maintainers (@oomguard)
 extends_documentation_fragment:
   - oomguard.memory._attributes
@@ -55,29 +60,70 @@ options:
   since:
     description:
       - Only report kills newer than this, either a duration back from now such as V(90m), V(24h), V(7d) or V(2w),
-        or an ISO 8601 time such as V(2026-03-01T00:00:00+00:00).
+        or an ISO 8601 date or time such as V(2026-03-01) or V(2026-03-01T00:00:00+00:00) (a time without a zone is
+        the managed host's local time). Not before 1970.
       - Applies where the source has real timestamps; kills without a timestamp are kept.
+      - RV(ansible_facts.oom.window) states the window the facts cover.
     type: str
   max_kills:
     description:
       - Keep the newest O(max_kills) kills in RV(ansible_facts.oom.kills). RV(ansible_facts.oom.kill_count) still
         counts all of them.
-      - V(0) keeps none.
+      - From V(0) (keep none) to V(10000).
     type: int
     default: 100
   top_processes:
     description:
       - Report the O(top_processes) processes with the highest C(oom_score), the kernel's next victims.
-      - V(0) skips the process scan.
+      - From V(0) (skip the process scan) to V(1000).
     type: int
     default: 20
   units:
     description:
-      - systemd units whose memory settings and OOM counters to report.
+      - systemd units whose memory settings and OOM counters to report, at most 1000 names.
       - By default the units that had kills plus every loaded unit with a memory setting (a memory limit or
         protection, C(OOMScoreAdjust=), C(OOMPolicy=continue|kill) or C(ManagedOOM*=)).
     type: list
     elements: str
+  gce_metadata:
+    description:
+      - Whether to ask the GCE metadata server for the machine type, zone, instance and project
+        (RV(ansible_facts.oom.host.gce)).
+      - V(auto) asks only when DMI says the host is a Google Compute Engine VM, V(always) asks anyway (for example
+        in a container whose DMI is hidden), V(never) does not ask.
+    type: str
+    choices: [auto, always, never]
+    default: auto
+    version_added: "1.1.0"
+  gce_metadata_url:
+    description:
+      - Base URL of the metadata server. An answer counts only when it carries the C(Metadata-Flavor) header with
+        the value C(Google).
+    type: str
+    default: http://metadata.google.internal/computeMetadata/v1
+    version_added: "1.1.0"
+  gce_metadata_timeout:
+    description:
+      - Seconds to wait for each answer of the metadata server, from V(0.1) to V(30). The first request that fails
+        ends the attempt (one timeout, not five) with a warning.
+    type: float
+    default: 1.0
+    version_added: "1.1.0"
+  memory_history_days:
+    description:
+      - Summarise the memory use sysstat recorded over the last O(memory_history_days) days
+        (RV(ansible_facts.oom.memory_history)), from V(1) to V(31); V(0) skips it.
+      - Runs the host's own C(sadf) once per daily file, about 10 to 50 ms each.
+    type: int
+    default: 0
+    version_added: "1.1.0"
+  sysstat_dirs:
+    description:
+      - Directories that hold sysstat's daily C(saDD) or C(saYYYYMMDD) files (absolute paths, at most 16).
+    type: list
+    elements: path
+    default: [/var/log/sysstat, /var/log/sa]
+    version_added: "1.1.0"
 notes:
   - Run it with O(ignore:become=true) to read the whole journal, C(/dev/kmsg) under C(kernel.dmesg_restrict=1), and
     every process's cgroup.
@@ -88,6 +134,26 @@ notes:
   - A kill is counted only from its C(Killed process) line (or the earlyoom and systemd-oomd kill lines), never from an
     C(invoked oom-killer) header or a C(Kill process ... or sacrifice child) candidate line. The same kill read twice
     (C(memory.oom.group) reprints, or the same record in two sources) is counted once.
+  - In a container (LXC, LXD, systemd-nspawn, Docker, Podman) the kernel log is the container host's. A kernel kill
+    counts as this host's (C(scope=local)) only when the killed task's memory cgroup lies below the container's own
+    cgroup, as RV(ansible_facts.oom.host.container.cgroup_prefixes) lists it; the others are C(scope=host) and
+    counted in RV(ansible_facts.oom.host_scope_kill_count) only. When the container's cgroup cannot be found, every
+    kernel kill is C(scope=host). The container's own kills still show through its cgroup counters and its units'
+    C(Result=oom-kill) in RV(ansible_facts.oom.kills_missing_from_logs). The pid of a kernel kill is the pid in the
+    container host's pid namespace.
+  - A host counts as a container only when the module runs in a child pid namespace; marker files alone (a
+    C(/.dockerenv) left in a VM image) do not make one.
+  - 'Command lines (RV(ansible_facts.oom.processes[].cmdline), the C(cmdline) of earlyoom kills) are redacted before
+    they are returned, so that the facts are safe to cache. The value of any option or key whose name contains
+    C(pass), C(pwd), C(secret), C(token), C(api key), C(access key), C(private key), C(credential), C(auth) or
+    C(cookie) (C(--password=x), C(--password x), C(PGPASSWORD=x), C(?token=x), C({"api_key": "x"})), HTTP headers
+    with such names (C(Authorization: Bearer x)), C(Bearer)/C(Basic) credentials, passwords in URLs
+    (C(https://user:x@host)) and AWS access key ids (C(AKIA...)) become C(<redacted>). At most 4096 bytes of a
+    command line are read and 256 characters returned.'
+  - The module's own processes, the AnsiballZ wrapper, C(sudo)/C(su) of O(ignore:become), the SSH session and, on a
+    local connection, C(ansible-playbook) itself, are never listed in RV(ansible_facts.oom.processes).
+  - Nothing is written on the host. C(memory.peak) and C(memory.max_usage_in_bytes) are only read (writing them
+    would reset them).
   - Keys that contain dots or dashes, such as C(vm.panic_on_oom) and C(systemd-oomd), need bracket notation,
     for example C(ansible_facts['oom']['sysctl']['vm.panic_on_oom']).
 seealso:
@@ -103,9 +169,13 @@ EXAMPLES = r"""
   oomguard.memory.oom_facts:
   become: true
 
-- name: Show how many processes the OOM killer took on each host
+- name: Show how many processes the OOM killer took, global and in memory cgroups
   ansible.builtin.debug:
-    msg: "{{ ansible_facts['oom']['kill_count'] }} OOM kills, newest: {{ ansible_facts['oom']['kills'][-1:] }}"
+    msg: >-
+      {{ ansible_facts['oom']['kill_count'] }} OOM kills since
+      {{ ansible_facts['oom']['window']['since'] or ansible_facts['oom']['window']['oldest_record'] or 'boot' }}:
+      {{ ansible_facts['oom']['kill_count_by_kind']['global'] }} global,
+      {{ ansible_facts['oom']['kill_count_by_kind']['memcg'] }} at a memory cgroup limit
 
 - name: Only the last day, without the process scan
   oomguard.memory.oom_facts:
@@ -127,10 +197,29 @@ EXAMPLES = r"""
     top_processes: 5
   become: true
 
+- name: Gather the OOM kills of the last hour
+  oomguard.memory.oom_facts:
+    since: 1h
+  become: true
+
 - name: Fail when a host lost processes to the OOM killer in the last hour
+  vars:
+    kills: "{{ ansible_facts['oom']['kills'] | selectattr('scope', 'eq', 'local') }}"
   ansible.builtin.assert:
-    that: ansible_facts['oom']['kill_count'] == 0
-    fail_msg: "{{ inventory_hostname }}: {{ ansible_facts['oom']['kills'] | map(attribute='comm') | list }}"
+    that:
+      - ansible_facts['oom']['kill_count'] == 0
+      - ansible_facts['oom']['kills_missing_from_logs'] == 0
+    fail_msg: >-
+      {{ inventory_hostname }}: {{ ansible_facts['oom']['kill_count'] }} OOM kills in the last hour
+      (and {{ ansible_facts['oom']['kills_missing_from_logs'] }} the kernel counted that no log shows):
+      {% for kill in kills %}{{ kill['timestamp'] }} pid {{ kill['pid'] }} ({{ kill['comm'] }}) in
+      {{ kill['unit'] or kill['cgroup'] or 'no unit' }} by {{ kill['killer'] }}{{ '; ' if not loop.last }}{% endfor %}
+
+- name: Size a fleet report, with eight days of sysstat history and the GCE machine type
+  oomguard.memory.oom_facts:
+    since: 8d
+    memory_history_days: 8
+  become: true
 """
 
 RETURN = r"""
@@ -140,60 +229,385 @@ ansible_facts:
   type: dict
   contains:
     oom:
-      description: Everything the module gathered, under one key.
+      description: Everything the module gathered, under one key. Every key below is always present.
       returned: always
       type: dict
       contains:
+        facts_version:
+          description: Version of this facts contract. A new key raises the minor version, a changed meaning the major.
+          returned: always
+          type: str
+          sample: "1.1"
+          version_added: "1.1.0"
+        host:
+          description: Who the managed host is.
+          returned: always
+          type: dict
+          version_added: "1.1.0"
+          contains:
+            hostname:
+              description: The host name the kernel has (C(/proc/sys/kernel/hostname)).
+              returned: always
+              type: str
+              sample: vm
+            boot_id:
+              description: The kernel's boot id, as the journal writes it (32 hex digits, no dashes); null if unknown.
+              returned: always
+              type: str
+              sample: f4245ca18a214f5b908a9842c5983f43
+            uptime_s:
+              description: Seconds since boot; null if unknown.
+              returned: always
+              type: float
+              sample: 1092.31
+            kernel:
+              description: The running kernel's release.
+              returned: always
+              type: str
+              sample: 6.18.44-fc-v669
+            container:
+              description: Whether the host is a container, which shares its kernel log with the container host.
+              returned: always
+              type: dict
+              contains:
+                detected:
+                  description: True when the module runs in a child pid namespace (LXC, LXD, systemd-nspawn, Docker,
+                    Podman, a Kubernetes pod).
+                  returned: always
+                  type: bool
+                  sample: false
+                runtime:
+                  description: V(lxc), V(docker), V(podman), V(nspawn), V(containerd) or V(other) as marker files
+                    and PID 1's C(container=) name it; null outside a container.
+                  returned: always
+                  type: str
+                  sample: lxc
+                cgroup_prefixes:
+                  description:
+                    - The container's own cgroups as the container host's kernel prints them; a kernel kill below one
+                      of them is this host's (C(scope=local)).
+                    - Null outside a container (every kill is local); an empty list when they cannot be found (every
+                      kernel kill is C(scope=host)).
+                  returned: always
+                  type: list
+                  elements: str
+                  sample: [/lxc.payload.web1, /lxc/web1]
+            dmi:
+              description: The machine's maker and model from C(/sys/class/dmi/id); null where the host has no DMI.
+              returned: always
+              type: dict
+              contains:
+                vendor:
+                  description: C(sys_vendor).
+                  returned: always
+                  type: str
+                  sample: Google
+                product:
+                  description: C(product_name).
+                  returned: always
+                  type: str
+                  sample: Google Compute Engine
+            gce:
+              description:
+                - The Compute Engine VM as the metadata server describes it, or null (no GCE VM, O(gce_metadata=never),
+                  or the metadata server did not answer, with a warning).
+                - A value that does not look like a GCE name is null.
+              returned: always
+              type: dict
+              contains:
+                machine_type:
+                  description: The machine type's name.
+                  returned: always
+                  type: str
+                  sample: e2-medium
+                zone:
+                  description: The zone's name.
+                  returned: always
+                  type: str
+                  sample: europe-west1-b
+                instance_id:
+                  description: The instance's numeric id, as a string.
+                  returned: always
+                  type: str
+                  sample: "4512337890123456789"
+                instance_name:
+                  description: The instance's name.
+                  returned: always
+                  type: str
+                  sample: web-1
+                project:
+                  description: The project id.
+                  returned: always
+                  type: str
+                  sample: example-prod
+        window:
+          description: The time span the kill facts cover.
+          returned: always
+          type: dict
+          version_added: "1.1.0"
+          contains:
+            since:
+              description: The O(since) bound as an ISO 8601 time, or null (everything the logs hold).
+              returned: always
+              type: str
+              sample: "2026-11-24T21:55:39+00:00"
+            until:
+              description: When the module ran (ISO 8601).
+              returned: always
+              type: str
+              sample: "2026-12-01T21:55:39.274892+00:00"
+            oldest_record:
+              description: The oldest time in the log records read, that is how far back the logs reach; null
+                when no record with a time was read.
+              returned: always
+              type: str
+              sample: "2026-12-01T21:46:28.811759+00:00"
+        since:
+          description: Same as RV(ansible_facts.oom.window.since).
+          returned: always
+          type: str
+          sample: "2026-11-24T21:55:39+00:00"
         kills:
           description:
-            - The newest O(max_kills) OOM kills, oldest first.
-            - Every kill has C(killer), C(pid), C(comm), C(unit), C(timestamp), C(uptime_s), C(source) and C(message).
-            - "Kernel kills (C(killer=kernel)) add C(uid), C(anon_rss_kb), C(file_rss_kb), C(shmem_rss_kb),
-              C(total_vm_kb), C(pgtables_kb), C(oom_score_adj), C(constraint) (V(CONSTRAINT_NONE), V(CONSTRAINT_CPUSET),
-              V(CONSTRAINT_MEMORY_POLICY), V(CONSTRAINT_MEMCG) or null), C(oom_memcg), C(task_memcg), C(container),
-              C(trigger_comm) and C(trigger_pid) (the task that invoked the OOM killer, when logged), C(kind)
-              (V(global), V(memcg), V(allocating_task), V(sysrq) or null), C(oom_group) (the memcg of a
-              C(memory.oom.group) kill) and, when the reaper logged it, C(reaped_anon_rss_kb)."
-            - "systemd-oomd kills (C(killer=systemd-oomd)) add C(cgroup) (the killed cgroup), C(reason)
-              (V(memory_pressure), V(memory_used) or V(swap)), C(pressure_cgroup), C(pressure_pct),
-              C(pressure_limit_pct), C(pressure_duration), C(processes) (from PID 1's unit message) and C(queued);
-              their C(pid) and C(comm) are null."
-            - "earlyoom kills (C(killer=earlyoom)) add C(uid), C(signal), C(rss_kb), C(oom_score), C(oom_score_adj)
-              and C(cmdline) as far as the earlyoom version logs them."
-            - C(unit) is the systemd unit derived from the cgroup path; C(container) is a dict with C(runtime),
-              C(id) and, for Kubernetes pods, C(pod_uid), or null.
-            - C(timestamp) is ISO 8601 with the zone, or null when the source has no time; C(uptime_s) is the
-              kernel's seconds since boot when logged.
-            - C(source) is V(journal), V(kmsg), V(dmesg), or the path of the syslog or O(log_paths) file.
+            - The newest O(max_kills) OOM kills, oldest first. Every kill has every key below; a key that does not
+              apply to its killer is null.
+            - In a container, kills with C(scope=host) are the container host's and are listed for information only.
           returned: always
           type: list
           elements: dict
-          sample:
-            - killer: kernel
-              pid: 4242
-              comm: worker
-              uid: 1001
-              anon_rss_kb: 1048576
-              file_rss_kb: 512
-              shmem_rss_kb: 0
-              total_vm_kb: 2097152
-              pgtables_kb: 2100
-              oom_score_adj: 0
-              constraint: CONSTRAINT_MEMCG
-              oom_memcg: /system.slice/worker.service
-              task_memcg: /system.slice/worker.service
-              unit: worker.service
-              container: null
-              trigger_comm: worker
-              trigger_pid: 4242
-              kind: memcg
-              oom_group: null
-              timestamp: "2026-03-03T10:11:12.123456+00:00"
-              uptime_s: 5123.456789
-              source: journal
-              message: "Memory cgroup out of memory: Killed process 4242 (worker) total-vm:2097152kB, ..."
+          contains:
+            id:
+              description: Stable id of the kill, the same on every run and from every source that carries the
+                kernel's time (a hash of the boot id, the kernel's microseconds and the pid), else of host, time and
+                victim.
+              returned: always
+              type: str
+              sample: ffa779ec9ae83969
+            killer:
+              description: V(kernel), V(systemd-oomd) or V(earlyoom).
+              returned: always
+              type: str
+              sample: kernel
+            kind:
+              description: For the kernel V(global) (the whole machine ran out), V(memcg) (a memory cgroup hit its
+                limit), V(allocating_task) (C(vm.oom_kill_allocating_task)), V(sysrq) or V(unknown); for the others
+                V(systemd-oomd) or V(earlyoom).
+              returned: always
+              type: str
+              sample: memcg
+            scope:
+              description: V(local) for this host's kills, V(host) for kills of the container host seen in a
+                container's view of the kernel log.
+              returned: always
+              type: str
+              sample: local
+            host:
+              description: The host the record names or was read on; null when a copied log does not say.
+              returned: always
+              type: str
+              sample: vm
+            boot_id:
+              description: The boot the kill happened in, where the source says (journal, kmsg, dmesg).
+              returned: always
+              type: str
+              sample: f4245ca18a214f5b908a9842c5983f43
+            pid:
+              description: The killed process (in a container, its pid in the container host's namespace); null for
+                systemd-oomd, which kills whole cgroups.
+              returned: always
+              type: int
+              sample: 15599
+            comm:
+              description: The killed process's name (at most 15 characters for the kernel).
+              returned: always
+              type: str
+              sample: oomguard-hog
+            uid:
+              description: The killed process's user id, where logged.
+              returned: always
+              type: int
+              sample: 0
+            unit:
+              description: The systemd unit derived from the cgroup.
+              returned: always
+              type: str
+              sample: worker.service
+            cgroup:
+              description: The killed task's memory cgroup (kernel), or the killed cgroup (systemd-oomd).
+              returned: always
+              type: str
+              sample: /oomguard-test-709a81a2
+            container:
+              description: The container the victim's cgroup belongs to, or null.
+              returned: always
+              type: dict
+              contains:
+                runtime:
+                  description: V(docker), V(containerd), V(cri-o), V(podman), V(lxc) or V(kubepods).
+                  returned: always
+                  type: str
+                  sample: lxc
+                id:
+                  description: The container id or name, null when the path does not say.
+                  returned: always
+                  type: str
+                  sample: ct01
+                pod_uid:
+                  description: The Kubernetes pod's uid, or null.
+                  returned: for Kubernetes pods
+                  type: str
+                  sample: 0f5b0a4c-7d1e-4c3a-9a57-6f0e2d3c4b5a
+            python:
+              description: True when the victim is a Python interpreter.
+              returned: always
+              type: bool
+              sample: false
+            timestamp:
+              description: When the kill happened (ISO 8601 with the zone), or null when the source has no time.
+              returned: always
+              type: str
+              sample: "2026-12-01T21:57:01.556689+00:00"
+            uptime_s:
+              description: The kernel's seconds since boot when it logged the kill.
+              returned: always
+              type: float
+              sample: 1187.019279
+            source:
+              description: V(journal), V(kmsg), V(dmesg), or the path of the syslog or O(log_paths) file.
+              returned: always
+              type: str
+              sample: kmsg
+            message:
+              description: The kill line as logged (earlyoom's with its command line redacted).
+              returned: always
+              type: str
+              sample: "Memory cgroup out of memory: Killed process 15599 (oomguard-hog) total-vm:83636kB,
+                anon-rss:73216kB, file-rss:6868kB, shmem-rss:0kB, UID:0 pgtables:200kB oom_score_adj:321"
+            rss_kb:
+              description: Resident memory of the victim at death in kB (anon + file + shmem for the kernel, VmRSS for
+                earlyoom).
+              returned: always
+              type: int
+              sample: 80084
+            anon_rss_kb:
+              description: Anonymous resident memory (kernel).
+              returned: always
+              type: int
+              sample: 73216
+            file_rss_kb:
+              description: File-backed resident memory (kernel).
+              returned: always
+              type: int
+              sample: 6868
+            shmem_rss_kb:
+              description: Shared memory resident (kernel).
+              returned: always
+              type: int
+              sample: 0
+            total_vm_kb:
+              description: Virtual memory size (kernel).
+              returned: always
+              type: int
+              sample: 83636
+            pgtables_kb:
+              description: Page tables (kernel).
+              returned: always
+              type: int
+              sample: 200
+            oom_score_adj:
+              description: The victim's C(oom_score_adj) (kernel, earlyoom).
+              returned: always
+              type: int
+              sample: 321
+            constraint:
+              description: V(CONSTRAINT_NONE), V(CONSTRAINT_CPUSET), V(CONSTRAINT_MEMORY_POLICY) or V(CONSTRAINT_MEMCG)
+                (kernel).
+              returned: always
+              type: str
+              sample: CONSTRAINT_MEMCG
+            oom_memcg:
+              description: The memory cgroup whose limit was hit (kernel, memcg kills).
+              returned: always
+              type: str
+              sample: /oomguard-test-709a81a2
+            task_memcg:
+              description: The victim's memory cgroup (kernel).
+              returned: always
+              type: str
+              sample: /oomguard-test-709a81a2
+            trigger_comm:
+              description: The task that invoked the OOM killer, when logged (kernel).
+              returned: always
+              type: str
+              sample: oomguard-hog
+            trigger_pid:
+              description: Its pid.
+              returned: always
+              type: int
+              sample: 15599
+            oom_group:
+              description: The memory cgroup of a C(memory.oom.group) kill (kernel).
+              returned: always
+              type: str
+              sample: null
+            reaped_anon_rss_kb:
+              description: Anonymous memory the OOM reaper freed, when it logged it (kernel).
+              returned: always
+              type: int
+              sample: null
+            reason:
+              description: V(memory_pressure), V(memory_used) or V(swap) (systemd-oomd).
+              returned: always
+              type: str
+              sample: memory_pressure
+            queued:
+              description: True when systemd-oomd only marked the cgroup for killing and no unit confirmed the kill
+                (systemd-oomd).
+              returned: always
+              type: bool
+              sample: false
+            pressure_cgroup:
+              description: The cgroup whose pressure triggered the kill (systemd-oomd).
+              returned: always
+              type: str
+              sample: /system.slice/batch.slice
+            pressure_pct:
+              description: Its pressure in percent (systemd-oomd).
+              returned: always
+              type: float
+              sample: 71.23
+            pressure_limit_pct:
+              description: The limit in percent (systemd-oomd).
+              returned: always
+              type: float
+              sample: 50.0
+            pressure_duration:
+              description: How long the pressure lasted, as logged (systemd-oomd).
+              returned: always
+              type: str
+              sample: 20s
+            processes:
+              description: How many processes systemd-oomd killed in the unit, from PID 1's message.
+              returned: always
+              type: int
+              sample: 7
+            signal:
+              description: The signal sent (earlyoom).
+              returned: always
+              type: str
+              sample: SIGTERM
+            oom_score:
+              description: The victim's C(oom_score) or badness (earlyoom).
+              returned: always
+              type: int
+              sample: 900
+            cmdline:
+              description: The victim's command line, redacted (earlyoom).
+              returned: always
+              type: str
+              sample: /opt/report/report --db-password <redacted> --api-token=<redacted>
         kill_count:
-          description: Number of kills found in all sources read, before O(max_kills) is applied.
+          description: Kills of this host (C(scope=local)) found in all sources read, before O(max_kills) is applied.
           returned: always
           type: int
           sample: 3
@@ -201,128 +615,836 @@ ansible_facts:
           description: RV(ansible_facts.oom.kill_count) split by killer.
           returned: always
           type: dict
-          sample: {kernel: 2, systemd-oomd: 1, earlyoom: 0}
-        kills_missing_from_logs:
-          description:
-            - How many kernel kills of the current boot the kernel counted in C(/proc/vmstat) but no log read
-              shows, because the logs rotated, wrapped or are not readable. V(0) when the logs are complete, null
-              when this cannot be told.
+          contains:
+            kernel:
+              description: Kills by the kernel.
+              returned: always
+              type: int
+              sample: 2
+            systemd-oomd:
+              description: Kills by systemd-oomd.
+              returned: always
+              type: int
+              sample: 1
+            earlyoom:
+              description: Kills by earlyoom.
+              returned: always
+              type: int
+              sample: 0
+        kill_count_by_kind:
+          description: RV(ansible_facts.oom.kill_count) split by kind, so that global kills (the machine ran out, a
+            bigger machine helps) read apart from memcg kills (a unit or container hit its own limit).
+          returned: always
+          type: dict
+          version_added: "1.1.0"
+          contains:
+            global:
+              description: Kernel kills because the whole machine ran out of memory.
+              returned: always
+              type: int
+              sample: 1
+            memcg:
+              description: Kernel kills at a memory cgroup's limit.
+              returned: always
+              type: int
+              sample: 2
+            allocating_task:
+              description: Kernel kills of the allocating task (C(vm.oom_kill_allocating_task)).
+              returned: always
+              type: int
+              sample: 0
+            sysrq:
+              description: Kernel kills requested with SysRq-f.
+              returned: always
+              type: int
+              sample: 0
+            unknown:
+              description: Kernel kills whose kind the log does not tell.
+              returned: always
+              type: int
+              sample: 0
+            systemd-oomd:
+              description: Kills by systemd-oomd.
+              returned: always
+              type: int
+              sample: 1
+            earlyoom:
+              description: Kills by earlyoom.
+              returned: always
+              type: int
+              sample: 0
+        kill_count_by_unit:
+          description: RV(ansible_facts.oom.kill_count) per systemd unit, for kills that name one.
+          returned: always
+          type: dict
+          version_added: "1.1.0"
+          contains:
+            <unit>:
+              description: Kills in this unit.
+              returned: when a kill names the unit
+              type: int
+              sample: 1
+        kill_count_by_source:
+          description: RV(ansible_facts.oom.kill_count) per source that contributed kills.
+          returned: always
+          type: dict
+          version_added: "1.1.0"
+          contains:
+            <source>:
+              description: Kills read from this source.
+              returned: when the source contributed kills
+              type: int
+              sample: 31
+        kill_count_by_host:
+          description: RV(ansible_facts.oom.kill_count) per host the records name (one central log can hold many
+            VMs); V(unknown) when a record names none.
+          returned: always
+          type: dict
+          version_added: "1.1.0"
+          contains:
+            <host>:
+              description: Kills of this host.
+              returned: when a kill names the host
+              type: int
+              sample: 31
+        host_scope_kill_count:
+          description: Kernel kills seen in a container's view of the kernel log that belong to the container host
+            (C(scope=host)); not in RV(ansible_facts.oom.kill_count). V(0) outside a container.
           returned: always
           type: int
           sample: 0
+          version_added: "1.1.0"
+        untrusted_records:
+          description: Log records that looked like kills but failed the provenance check (for example a user's
+            C(logger -t kernel) line in the journal); never counted as kills.
+          returned: always
+          type: int
+          sample: 0
+          version_added: "1.1.0"
+        kills_missing_from_logs:
+          description:
+            - Kills the kernel counted for this host but no log read shows (logs rotated, the ring buffer wrapped, or
+              no log readable). Always an integer, so that a condition such as
+              C(ansible_facts['oom']['kills_missing_from_logs'] > 0) works.
+            - On a host or VM, C(oom_kill) of C(/proc/vmstat) minus the kernel kills of this boot in the logs; in a
+              container, its own cgroup's C(oom_kill) counter minus its own kills in the logs, and at least one per
+              unit that ended with C(Result=oom-kill) without a logged kill.
+            - V(0) when O(since) starts after the current boot (the counters count since boot).
+          returned: always
+          type: int
+          sample: 13
+        kills_missing_known:
+          description: True when RV(ansible_facts.oom.kills_missing_from_logs) is exact; false when it is a lower
+            bound (cgroup v1 containers count per cgroup) or nothing can be told (no C(oom_kill) counter before Linux
+            4.13, or O(since) after boot), in which case it is V(0).
+          returned: always
+          type: bool
+          sample: true
+          version_added: "1.1.0"
         oom_panics:
           description: Kernel panics caused by OOM (C(vm.panic_on_oom), or no killable process), newest 20.
           returned: always
           type: list
           elements: dict
-          sample: []
+          contains:
+            reason:
+              description: What the panic line says.
+              returned: always
+              type: str
+              sample: "Out of memory: compulsory panic_on_oom is enabled"
+            timestamp:
+              description: When (ISO 8601), or null.
+              returned: always
+              type: str
+              sample: "2026-03-03T10:45:00+00:00"
+            uptime_s:
+              description: The kernel's seconds since boot, or null.
+              returned: always
+              type: float
+              sample: 6500.0
+            source:
+              description: Where it was read.
+              returned: always
+              type: str
+              sample: /var/log/syslog
+            message:
+              description: The panic line.
+              returned: always
+              type: str
+              sample: "Kernel panic - not syncing: Out of memory: compulsory panic_on_oom is enabled"
+        no_killable_count:
+          description: How often the kernel found no process it could kill (C(Out of memory and no killable
+            processes)).
+          returned: always
+          type: int
+          sample: 0
+          version_added: "1.1.0"
         counters:
           description: The kernel's OOM counters, the ground truth for whether a kill happened.
           returned: always
           type: dict
           contains:
             vmstat_oom_kill:
-              description: C(oom_kill) from C(/proc/vmstat), all OOM kills since boot; null before kernel 4.13.
+              description: C(oom_kill) from C(/proc/vmstat), all OOM kills since boot (in a container, the container
+                host's); V(0) before Linux 4.13, see RV(ansible_facts.oom.counters.vmstat_oom_kill_known).
               type: int
               returned: always
-              sample: 7
+              sample: 44
+            vmstat_oom_kill_known:
+              description: False when the kernel has no C(oom_kill) counter.
+              type: bool
+              returned: always
+              sample: true
+              version_added: "1.1.0"
             cgroups:
               description:
-                - Per cgroup (keyed by the path the kernel prints), the keys of cgroup v2 C(memory.events)
-                  (C(oom), C(oom_kill), C(oom_group_kill), ...) with C(local) from C(memory.events.local), or
-                  the cgroup v1 C(memory.oom_control) keys (C(oom_kill_disable), C(under_oom), C(oom_kill)).
-                - C(hierarchy) says V(v1) or V(v2). Covers the memory cgroups named by kills and the reported units.
+                - Per memory cgroup named by this host's kills (the path the kernel prints) and per reported unit (its
+                  C(ControlGroup)), its OOM counters. Covers cgroups that still exist.
               type: dict
               returned: always
-              sample: {/system.slice/worker.service: {hierarchy: v2, oom: 3, oom_kill: 3, oom_group_kill: 0}}
+              contains:
+                <cgroup>:
+                  description: The counters of one cgroup, from C(memory.events) (cgroup v2) or C(memory.oom_control)
+                    (cgroup v1).
+                  returned: when the cgroup exists
+                  type: dict
+                  contains:
+                    hierarchy:
+                      description: V(v1) or V(v2).
+                      returned: always
+                      type: str
+                      sample: v1
+                    oom_kill:
+                      description: Processes the kernel OOM-killed in this cgroup (v2 with its descendants).
+                      returned: always
+                      type: int
+                      sample: 1
+                    oom_kill_disable:
+                      description: 1 when the v1 OOM killer is disabled for the cgroup.
+                      returned: on cgroup v1
+                      type: int
+                      sample: 0
+                    under_oom:
+                      description: 1 while the v1 cgroup is under OOM.
+                      returned: on cgroup v1
+                      type: int
+                      sample: 0
+                    low:
+                      description: Times the cgroup was reclaimed below its C(memory.low) protection.
+                      returned: on cgroup v2
+                      type: int
+                      sample: 0
+                    high:
+                      description: Times the cgroup was throttled at C(memory.high).
+                      returned: on cgroup v2
+                      type: int
+                      sample: 12
+                    max:
+                      description: Times the cgroup hit C(memory.max).
+                      returned: on cgroup v2
+                      type: int
+                      sample: 40
+                    oom:
+                      description: Times the cgroup ran out of memory (the OOM killer was invoked or would have been).
+                      returned: on cgroup v2
+                      type: int
+                      sample: 3
+                    oom_group_kill:
+                      description: Times the whole group was killed (C(memory.oom.group)).
+                      returned: on cgroup v2
+                      type: int
+                      sample: 0
+                    local:
+                      description: The same six counters for the cgroup itself only, without its descendants
+                        (C(memory.events.local); zeros where the kernel lacks it).
+                      returned: on cgroup v2
+                      type: dict
+                      contains:
+                        low:
+                          description: As above, this cgroup only.
+                          returned: always
+                          type: int
+                          sample: 0
+                        high:
+                          description: As above, this cgroup only.
+                          returned: always
+                          type: int
+                          sample: 12
+                        max:
+                          description: As above, this cgroup only.
+                          returned: always
+                          type: int
+                          sample: 40
+                        oom:
+                          description: As above, this cgroup only.
+                          returned: always
+                          type: int
+                          sample: 3
+                        oom_kill:
+                          description: As above, this cgroup only.
+                          returned: always
+                          type: int
+                          sample: 3
+                        oom_group_kill:
+                          description: As above, this cgroup only.
+                          returned: always
+                          type: int
+                          sample: 0
         memory:
-          description: C(MemTotal), C(MemAvailable), C(MemFree), C(SwapTotal), C(SwapFree), C(CommitLimit) and
-            C(Committed_AS) from C(/proc/meminfo), in kB.
+          description: Memory and swap from C(/proc/meminfo), in kB; V(0) for a key the kernel lacks.
           returned: always
           type: dict
-          sample: {MemTotal: 4025152, MemAvailable: 2012345, MemFree: 512000, SwapTotal: 0, SwapFree: 0,
-                   CommitLimit: 2012576, Committed_AS: 3456789}
+          contains:
+            MemTotal:
+              description: Usable RAM.
+              returned: always
+              type: int
+              sample: 24684084
+            MemAvailable:
+              description: Memory available for new work without swapping.
+              returned: always
+              type: int
+              sample: 22281288
+            MemFree:
+              description: Unused memory.
+              returned: always
+              type: int
+              sample: 19654000
+            SwapTotal:
+              description: Swap size.
+              returned: always
+              type: int
+              sample: 0
+            SwapFree:
+              description: Unused swap.
+              returned: always
+              type: int
+              sample: 0
+            CommitLimit:
+              description: The commit limit (enforced only with C(vm.overcommit_memory=2)).
+              returned: always
+              type: int
+              sample: 12342040
+            Committed_AS:
+              description: Memory committed by all processes.
+              returned: always
+              type: int
+              sample: 4124016
         pressure:
-          description: Memory pressure stall information from C(/proc/pressure/memory), C(some) and C(full) with
-            C(avg10), C(avg60), C(avg300) (percent) and C(total) (microseconds); null where PSI is off.
+          description: Memory pressure stall information from C(/proc/pressure/memory).
           returned: always
           type: dict
-          sample: {some: {avg10: 0.0, avg60: 0.12, avg300: 0.05, total: 123456}, full: {avg10: 0.0, avg60: 0.0,
-                   avg300: 0.01, total: 23456}}
+          contains:
+            available:
+              description: False where PSI is off or the kernel lacks it (the values are then 0).
+              returned: always
+              type: bool
+              sample: true
+              version_added: "1.1.0"
+            some:
+              description: Share of time some task waited for memory.
+              returned: always
+              type: dict
+              contains:
+                avg10:
+                  description: Percent over 10 seconds.
+                  returned: always
+                  type: float
+                  sample: 0.0
+                avg60:
+                  description: Percent over 60 seconds.
+                  returned: always
+                  type: float
+                  sample: 0.12
+                avg300:
+                  description: Percent over 300 seconds.
+                  returned: always
+                  type: float
+                  sample: 0.05
+                total:
+                  description: Total stall time in microseconds.
+                  returned: always
+                  type: int
+                  sample: 174903
+            full:
+              description: Share of time all non-idle tasks waited for memory, with the same keys as C(some).
+              returned: always
+              type: dict
+              contains:
+                avg10:
+                  description: Percent over 10 seconds.
+                  returned: always
+                  type: float
+                  sample: 0.0
+                avg60:
+                  description: Percent over 60 seconds.
+                  returned: always
+                  type: float
+                  sample: 0.0
+                avg300:
+                  description: Percent over 300 seconds.
+                  returned: always
+                  type: float
+                  sample: 0.01
+                total:
+                  description: Total stall time in microseconds.
+                  returned: always
+                  type: int
+                  sample: 30057
         sysctl:
-          description: C(vm.overcommit_memory), C(vm.overcommit_ratio), C(vm.panic_on_oom),
-            C(vm.oom_kill_allocating_task), C(vm.oom_dump_tasks), C(vm.swappiness), C(vm.min_free_kbytes) and
-            C(kernel.panic); null for a key the kernel lacks.
+          description: The sysctls that shape OOM behaviour; null for a key the kernel lacks.
           returned: always
           type: dict
-          sample: {vm.overcommit_memory: 0, vm.panic_on_oom: 0, kernel.panic: 10}
+          contains:
+            vm.overcommit_memory:
+              description: 0 heuristic, 1 always, 2 never overcommit.
+              returned: always
+              type: int
+              sample: 0
+            vm.overcommit_ratio:
+              description: Percent of RAM in the commit limit.
+              returned: always
+              type: int
+              sample: 50
+            vm.panic_on_oom:
+              description: Non-zero turns an OOM into a kernel panic (with C(kernel.panic) set, a reboot).
+              returned: always
+              type: int
+              sample: 0
+            vm.oom_kill_allocating_task:
+              description: Non-zero kills the allocating task instead of the biggest one.
+              returned: always
+              type: int
+              sample: 0
+            vm.oom_dump_tasks:
+              description: Non-zero prints the task table in OOM reports.
+              returned: always
+              type: int
+              sample: 1
+            vm.swappiness:
+              description: Swap tendency.
+              returned: always
+              type: int
+              sample: 60
+            vm.min_free_kbytes:
+              description: Memory the kernel keeps free.
+              returned: always
+              type: int
+              sample: 67584
+            kernel.panic:
+              description: Seconds before rebooting after a panic (0 never).
+              returned: always
+              type: int
+              sample: 10
         cgroup_version:
           description: V(1), V(2) or V(hybrid) (v1 controllers with a v2 mount beside them), or null.
           returned: always
           type: str
-          sample: "2"
+          sample: hybrid
         processes:
           description:
-            - The O(top_processes) user processes with the highest C(oom_score), highest first, with C(pid),
-              C(comm), C(cmdline) (cut to 256 characters), C(oom_score), C(oom_score_adj), C(rss_kb), C(uid),
-              C(unit), C(cgroup) (the memory cgroup) and C(python=true) for Python interpreters.
+            - The O(top_processes) user processes with the highest C(oom_score), highest first. The module's own
+              process chain (AnsiballZ, sudo, the SSH session, C(ansible-playbook) on a local connection) is left out.
           returned: always
           type: list
           elements: dict
-          sample:
-            - pid: 812
-              comm: python3
-              cmdline: python3 -m worker --queue default
-              oom_score: 712
-              oom_score_adj: 0
-              rss_kb: 1843200
-              uid: 1001
-              unit: worker.service
-              cgroup: /system.slice/worker.service
-              python: true
+          contains:
+            pid:
+              description: Process id.
+              returned: always
+              type: int
+              sample: 1866
+            comm:
+              description: Process name.
+              returned: always
+              type: str
+              sample: lab-vm-bookwo
+            cmdline:
+              description: Command line, likely secrets redacted (see notes), cut to 256 characters.
+              returned: always
+              type: str
+              sample: qemu-system-x86_64 -name guest=lab-molecule-default-vm-bookworm -machine pc -m 1024
+            oom_score:
+              description: The kernel's badness score (0-2000); the highest is killed first.
+              returned: always
+              type: int
+              sample: 682
+            oom_score_adj:
+              description: Its adjustment (-1000 to 1000).
+              returned: always
+              type: int
+              sample: 0
+            rss_kb:
+              description: Resident memory (VmRSS).
+              returned: always
+              type: int
+              sample: 593936
+            hwm_kb:
+              description: Peak resident memory since the process started (VmHWM, approximate).
+              returned: always
+              type: int
+              sample: 605628
+              version_added: "1.1.0"
+            swap_kb:
+              description: Swapped-out memory (VmSwap).
+              returned: always
+              type: int
+              sample: 0
+              version_added: "1.1.0"
+            uid:
+              description: Real user id.
+              returned: always
+              type: int
+              sample: 0
+            unit:
+              description: The systemd unit it runs in, or null.
+              returned: always
+              type: str
+              sample: postgresql.service
+            cgroup:
+              description: Its memory cgroup.
+              returned: always
+              type: str
+              sample: /system.slice/postgresql.service
+            python:
+              description: True for Python interpreters.
+              returned: always
+              type: bool
+              sample: false
         units:
           description:
-            - Per systemd unit, C(MemoryMax), C(MemoryHigh), C(MemoryLow), C(MemoryMin), C(MemorySwapMax) (bytes,
-              V(infinity) or null), C(MemoryCurrent) and C(MemoryPeak) (bytes, where systemd has them),
-              C(OOMPolicy), C(OOMScoreAdjust), C(ManagedOOMMemoryPressure), C(ManagedOOMMemoryPressureLimit),
-              C(ManagedOOMSwap), C(ManagedOOMPreference), C(Result) (for example V(oom-kill)), C(OOMKills) and
-              C(ManagedOOMKills) where the systemd version has them, C(ControlGroup), C(ActiveState), C(LoadState),
-              and C(oom_kills), the kills the logs attribute to the unit.
-            - Read with one C(systemctl show) call. Empty where systemd is not running.
+            - Per systemd unit, its memory settings, OOM state and peaks, read with one C(systemctl show) call.
+              Empty where systemd is not running.
+            - Byte values are ints, V(infinity), or null when unset or when this systemd version lacks the property.
           returned: always
           type: dict
-          sample: {worker.service: {MemoryMax: 1073741824, MemoryHigh: 858993459, OOMPolicy: stop,
-                   OOMScoreAdjust: 0, Result: oom-kill, oom_kills: 3}}
+          contains:
+            <unit>:
+              description: One unit.
+              returned: for each reported unit
+              type: dict
+              contains:
+                LoadState:
+                  description: C(loaded), C(masked), ...
+                  returned: always
+                  type: str
+                  sample: loaded
+                ActiveState:
+                  description: C(active), C(failed), ...
+                  returned: always
+                  type: str
+                  sample: failed
+                ControlGroup:
+                  description: The unit's cgroup, or null when it is not running.
+                  returned: always
+                  type: str
+                  sample: /system.slice/worker.service
+                MemoryMax:
+                  description: Hard limit (bytes, V(infinity) or null).
+                  returned: always
+                  type: raw
+                  sample: 1073741824
+                MemoryHigh:
+                  description: Throttling limit.
+                  returned: always
+                  type: raw
+                  sample: infinity
+                MemoryLow:
+                  description: Best-effort protection.
+                  returned: always
+                  type: raw
+                  sample: 0
+                MemoryMin:
+                  description: Hard protection.
+                  returned: always
+                  type: raw
+                  sample: 0
+                MemorySwapMax:
+                  description: Swap limit.
+                  returned: always
+                  type: raw
+                  sample: infinity
+                MemoryCurrent:
+                  description: Memory in use now (bytes), null when not running.
+                  returned: always
+                  type: int
+                  sample: 52428800
+                MemoryPeak:
+                  description: Peak memory of the unit's current run (bytes; systemd 255 and later).
+                  returned: always
+                  type: int
+                  sample: 1073000000
+                OOMPolicy:
+                  description: V(continue), V(stop) or V(kill).
+                  returned: always
+                  type: str
+                  sample: stop
+                OOMScoreAdjust:
+                  description: The unit's C(OOMScoreAdjust=).
+                  returned: always
+                  type: int
+                  sample: 0
+                ManagedOOMMemoryPressure:
+                  description: systemd-oomd pressure policy.
+                  returned: always
+                  type: str
+                  sample: auto
+                ManagedOOMMemoryPressureLimit:
+                  description: systemd-oomd pressure limit.
+                  returned: always
+                  type: str
+                  sample: "0"
+                ManagedOOMSwap:
+                  description: systemd-oomd swap policy.
+                  returned: always
+                  type: str
+                  sample: auto
+                ManagedOOMPreference:
+                  description: systemd-oomd preference.
+                  returned: always
+                  type: str
+                  sample: none
+                Result:
+                  description: How the unit's last run ended, for example V(oom-kill).
+                  returned: always
+                  type: str
+                  sample: oom-kill
+                OOMKills:
+                  description: OOM kills systemd counted in the unit (where this systemd version has it).
+                  returned: always
+                  type: int
+                  sample: 1
+                ManagedOOMKills:
+                  description: systemd-oomd kills systemd counted in the unit (where this systemd version has it).
+                  returned: always
+                  type: int
+                  sample: 0
+                memory_peak:
+                  description: The unit cgroup's peak memory in bytes from the kernel (cgroup v2 C(memory.peak) since
+                    Linux 5.19, cgroup v1 C(memory.max_usage_in_bytes)); null where neither exists. Only read.
+                  returned: always
+                  type: int
+                  sample: 1073741824
+                  version_added: "1.1.0"
+                oom_kills:
+                  description: The kills the logs attribute to the unit in the window.
+                  returned: always
+                  type: int
+                  sample: 1
         userspace_killers:
-          description: For C(systemd-oomd) and C(earlyoom), whether they are C(installed) and C(active).
+          description: Whether systemd-oomd and earlyoom are installed and running.
           returned: always
           type: dict
-          sample: {systemd-oomd: {installed: true, active: false}, earlyoom: {installed: false, active: false}}
+          contains:
+            systemd-oomd:
+              description: systemd-oomd.
+              returned: always
+              type: dict
+              contains:
+                installed:
+                  description: Its unit is loaded or its binary exists.
+                  returned: always
+                  type: bool
+                  sample: true
+                active:
+                  description: Its unit is active or the process runs.
+                  returned: always
+                  type: bool
+                  sample: false
+            earlyoom:
+              description: earlyoom.
+              returned: always
+              type: dict
+              contains:
+                installed:
+                  description: Its unit is loaded or its binary exists.
+                  returned: always
+                  type: bool
+                  sample: false
+                active:
+                  description: Its unit is active or the process runs.
+                  returned: always
+                  type: bool
+                  sample: false
         systemd_running:
           description: Whether systemd is the init system (units can be read).
           returned: always
           type: bool
           sample: true
         sources:
-          description: Per source read or tried, its C(status) (V(ok), V(absent) or V(unreadable)), a C(detail)
-            and the C(kills) it contributed.
+          description: Every source read or tried.
           returned: always
           type: dict
-          sample: {journal: {status: ok, detail: "", kills: 3}}
+          contains:
+            <source>:
+              description: One source (V(journal), V(kmsg), V(dmesg), V(syslog) or a path of O(log_paths)).
+              returned: for each source read or tried
+              type: dict
+              contains:
+                status:
+                  description: V(ok), V(absent), V(unreadable), V(unrecognized) (a file in no known format) or
+                    V(partial) (a damaged file read up to the damage).
+                  returned: always
+                  type: str
+                  sample: ok
+                detail:
+                  description: What was read, or why not.
+                  returned: always
+                  type: str
+                  sample: the journal has no files in /run/log/journal or /var/log/journal
+                kills:
+                  description: Kills this source contributed (V(0) when it could not be read; see C(status)).
+                  returned: always
+                  type: int
+                  sample: 31
+                format:
+                  description: The format the source was read as, or null when it was not read.
+                  returned: always
+                  type: str
+                  sample: kmsg
+                  version_added: "1.1.0"
+                untrusted:
+                  description: Records of this source that failed the provenance check.
+                  returned: always
+                  type: int
+                  sample: 0
+                  version_added: "1.1.0"
         sources_unavailable:
           description: The sources that could not be read; their kills are unknown, not zero.
           returned: always
           type: list
           elements: str
-          sample: [kmsg]
-        since:
-          description: The O(since) bound as an ISO 8601 time, or null.
+          sample: [journal]
+        memory_history:
+          description:
+            - Memory use over the last O(memory_history_days) days as sysstat recorded it (C(sar -r)), summarised
+              on the host. Memory in use is MemTotal - MemAvailable; a day is a UTC day.
           returned: always
-          type: str
-          sample: "2026-03-02T10:11:12+00:00"
+          type: dict
+          version_added: "1.1.0"
+          contains:
+            available:
+              description: False when nothing was summarised; C(reason) says why.
+              returned: always
+              type: bool
+              sample: true
+            reason:
+              description: Why there is no history (not asked for, sysstat not installed or not collecting), or
+                null.
+              returned: always
+              type: str
+              sample: null
+            window_days:
+              description: The O(memory_history_days) asked for.
+              returned: always
+              type: int
+              sample: 8
+            days:
+              description: Days with samples.
+              returned: always
+              type: int
+              sample: 8
+            samples:
+              description: Samples in the window.
+              returned: always
+              type: int
+              sample: 1152
+            coverage_pct:
+              description: Share of the window the samples cover (samples times interval), in percent.
+              returned: always
+              type: float
+              sample: 100.0
+            first:
+              description: Time of the first sample (ISO 8601, UTC), or null.
+              returned: always
+              type: str
+              sample: "2026-11-24T00:10:01+00:00"
+            last:
+              description: Time of the last sample, or null.
+              returned: always
+              type: str
+              sample: "2026-12-01T21:50:01+00:00"
+            mem_total_kb:
+              description: The MemTotal the shares are computed against (the host's current one).
+              returned: always
+              type: int
+              sample: 4025152
+            peak_used_kb:
+              description: Highest memory in use.
+              returned: always
+              type: int
+              sample: 3625152
+            p90_daily_peak_kb:
+              description: 90th percentile (nearest rank) of the daily peaks.
+              returned: always
+              type: int
+              sample: 3625152
+            share_ge_90_pct:
+              description: Share of samples with at least 90 % of MemTotal in use, in percent.
+              returned: always
+              type: float
+              sample: 25.0
+            daily_peaks:
+              description: Peak memory in use per UTC day, oldest first.
+              returned: always
+              type: list
+              elements: dict
+              contains:
+                date:
+                  description: The day.
+                  returned: always
+                  type: str
+                  sample: "2026-11-30"
+                used_kb:
+                  description: Its peak.
+                  returned: always
+                  type: int
+                  sample: 3000000
+            files:
+              description: The sysstat files read.
+              returned: always
+              type: list
+              elements: str
+              sample: [/var/log/sysstat/sa30, /var/log/sysstat/sa01]
+        containers_unlimited:
+          description:
+            - Containers (Docker, containerd and Kubernetes pods, Podman, LXC, systemd-nspawn) whose memory cgroup has
+              no limit (for a Kubernetes container, neither its own nor its pod's), largest memory use first, at most
+              256.
+          returned: always
+          type: list
+          elements: dict
+          version_added: "1.1.0"
+          contains:
+            runtime:
+              description: V(docker), V(containerd), V(cri-o), V(podman), V(lxc) or V(nspawn).
+              returned: always
+              type: str
+              sample: docker
+            id:
+              description: The container id (or LXC/nspawn name).
+              returned: always
+              type: str
+              sample: 4c0ffee4c0ffee4c0ffee4c0ffee4c0ffee4c0ffee4c0ffee4c0ffee4c0ffee4c0f
+            cgroup:
+              description: Its memory cgroup.
+              returned: always
+              type: str
+              sample: /system.slice/docker-4c0ffee4c0ffee4c0ffee4c0ffee4c0ffee4c0ffee4c0ffee4c0ffee4c0ffee4c0f.scope
+            memory_current:
+              description: Memory it uses now, in bytes.
+              returned: always
+              type: int
+              sample: 52428800
+            pod_uid:
+              description: The Kubernetes pod's uid, or null.
+              returned: always
+              type: str
+              sample: null
 """
 
 import datetime
+import hashlib
 import os
 import platform
 import re
@@ -336,175 +1458,389 @@ from ansible_collections.oomguard.memory.plugins.module_utils._cgroup import (
     oom_counters,
     unified_mount,
 )
-from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import OomLogParser, parse_iso
+from ansible_collections.oomguard.memory.plugins.module_utils._cgroup_memory import (
+    memory_hierarchy,
+    memory_peak,
+    own_oom_kill_count,
+    unlimited_containers,
+)
+from ansible_collections.oomguard.memory.plugins.module_utils._container import (
+    detect_container,
+    own_cgroup_prefixes,
+    path_under,
+)
+from ansible_collections.oomguard.memory.plugins.module_utils._gce import (
+    DEFAULT_URL as GCE_METADATA_URL,
+)
+from ansible_collections.oomguard.memory.plugins.module_utils._gce import (
+    MetadataUnavailable,
+    read_gce_metadata,
+)
+from ansible_collections.oomguard.memory.plugins.module_utils._host import (
+    dmi_says_gce,
+    host_identity,
+    read_dmi,
+    read_meminfo,
+    read_pressure,
+    read_sysctls,
+    read_vmstat_oom_kill,
+    under,
+)
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import OomLogParser
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import (
     SourceUnavailable,
-    current_boot_id,
     read_dmesg,
     read_journal,
     read_kmsg,
     read_log_file,
     read_syslog,
 )
-from ansible_collections.oomguard.memory.plugins.module_utils._proc import top_by_oom_score
+from ansible_collections.oomguard.memory.plugins.module_utils._own_processes import own_process_chain
+from ansible_collections.oomguard.memory.plugins.module_utils._proc import is_python, top_by_oom_score
+from ansible_collections.oomguard.memory.plugins.module_utils._redact import redact_text
+from ansible_collections.oomguard.memory.plugins.module_utils._sysstat import DAYS_MAX as MEMORY_HISTORY_DAYS_MAX
+from ansible_collections.oomguard.memory.plugins.module_utils._sysstat import SA_DIRS, memory_history
 from ansible_collections.oomguard.memory.plugins.module_utils._systemd import (
+    IDENTITY_PROPERTIES,
     MEMORY_PROPERTIES,
     has_memory_setting,
     show_units,
 )
 from ansible_collections.oomguard.memory.plugins.module_utils._unit_name import UnitNameError, validate_unit_name
 
+FACTS_VERSION = "1.1"
+# The parser branch defines MAX_KILLS_LIMIT in _oom_log; until it is merged the limit lives here.
+MAX_KILLS_LIMIT = 10000
+TOP_PROCESSES_LIMIT = 1000
+UNITS_LIMIT = 1000
+SYSSTAT_DIRS_LIMIT = 16
+GCE_TIMEOUT_RANGE = (0.1, 30.0)
+COUNTER_PATHS_LIMIT = 256
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 AUTO_ORDER = ("journal", "kmsg", "dmesg", "syslog")
-MEMINFO_KEYS = ("MemTotal", "MemAvailable", "MemFree", "SwapTotal", "SwapFree", "CommitLimit", "Committed_AS")
-SYSCTLS = (
-    "vm.overcommit_memory",
-    "vm.overcommit_ratio",
-    "vm.panic_on_oom",
-    "vm.oom_kill_allocating_task",
-    "vm.oom_dump_tasks",
-    "vm.swappiness",
-    "vm.min_free_kbytes",
-    "kernel.panic",
+KERNEL_LOG_SOURCES = ("journal", "kmsg", "dmesg")
+KILLERS = ("kernel", "systemd-oomd", "earlyoom")
+KINDS = ("global", "memcg", "allocating_task", "sysrq", "unknown", "systemd-oomd", "earlyoom")
+KILL_RECORD_KEYS = (
+    "id",
+    "killer",
+    "kind",
+    "scope",
+    "host",
+    "boot_id",
+    "pid",
+    "comm",
+    "uid",
+    "unit",
+    "cgroup",
+    "container",
+    "python",
+    "timestamp",
+    "uptime_s",
+    "source",
+    "message",
+    "rss_kb",
+    "anon_rss_kb",
+    "file_rss_kb",
+    "shmem_rss_kb",
+    "total_vm_kb",
+    "pgtables_kb",
+    "oom_score_adj",
+    "constraint",
+    "oom_memcg",
+    "task_memcg",
+    "trigger_comm",
+    "trigger_pid",
+    "oom_group",
+    "reaped_anon_rss_kb",
+    "reason",
+    "queued",
+    "pressure_cgroup",
+    "pressure_pct",
+    "pressure_limit_pct",
+    "pressure_duration",
+    "processes",
+    "signal",
+    "oom_score",
+    "cmdline",
 )
 USERSPACE_KILLERS = {
     "systemd-oomd": ("systemd-oomd.service", ("/usr/lib/systemd/systemd-oomd", "/lib/systemd/systemd-oomd")),
     "earlyoom": ("earlyoom.service", ("/usr/bin/earlyoom", "/usr/sbin/earlyoom", "/usr/local/bin/earlyoom")),
 }
 UNIT_PATTERNS = ("*.service", "*.scope", "*.slice")
-_DURATION = re.compile(r"^\s*(?P<amount>\d+)\s*(?P<unit>s|m|h|d|w)\s*$")
+V2_EVENTS = ("low", "high", "max", "oom", "oom_kill", "oom_group_kill")
+V1_OOM_CONTROL = ("oom_kill_disable", "under_oom", "oom_kill")
+_DURATION = re.compile(r"^(?P<amount>\d{1,12})\s*(?P<unit>[smhdw])$")
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_ISO_TIME = re.compile(
+    r"^(?P<date>\d{4}-\d\d-\d\d)(?:[T ](?P<clock>\d\d:\d\d(?::\d\d)?)(?:\.(?P<fraction>\d{1,9}))?)?"
+    r"\s*(?P<zone>Z|[+-]\d\d:?\d\d)?$"
+)
+_SINCE_HELP = (
+    "since=%r is neither a duration such as 90m, 24h, 7d or 2w nor an ISO 8601 time such as 2026-03-01T00:00:00+00:00"
+)
 
 
-def parse_since(value, now=None):
-    """Turn O(since) into an aware datetime; raise ValueError with a message for bad input."""
-    match = _DURATION.match(value)
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+def parse_since(value, now):
+    """Turn O(since) into an aware datetime; raise ValueError with the message for the user for any bad value."""
+    text = value.strip()
+    match = _DURATION.match(text)
     if match:
         seconds = int(match.group("amount")) * _DURATION_SECONDS[match.group("unit")]
+        if seconds > (now - EPOCH).total_seconds():
+            raise ValueError("since=%r reaches back before 1970" % value)
         return now - datetime.timedelta(seconds=seconds)
-    stamp = parse_iso(value.strip()) if re.match(r"^\d{4}-\d\d-\d\d", value.strip()) else None
-    if stamp is None and re.match(r"^\d{4}-\d\d-\d\d$", value.strip()):
-        stamp = parse_iso(value.strip() + "T00:00:00")
-    if stamp is None:
-        raise ValueError(
-            "since=%r is neither a duration such as 90m, 24h, 7d or 2w nor an ISO 8601 time such as "
-            "2026-03-01T00:00:00+00:00" % value
-        )
+    match = _ISO_TIME.match(text)
+    if not match:
+        raise ValueError(_SINCE_HELP % value)
+    clock = match.group("clock") or "00:00:00"
+    if len(clock) == 5:
+        clock += ":00"
+    fraction = ((match.group("fraction") or "") + "000000")[:6]
+    zone = match.group("zone") or ""
+    if zone == "Z":
+        zone = "+00:00"
+    elif zone and ":" not in zone:
+        zone = zone[:3] + ":" + zone[3:]
+    try:
+        stamp = datetime.datetime.fromisoformat("%sT%s.%s%s" % (match.group("date"), clock, fraction, zone))
+    except ValueError as exc:
+        raise ValueError("since=%r is not a valid time: %s" % (value, exc)) from None
+    if stamp.year < 1970:
+        raise ValueError("since=%r is before 1970" % value)
+    if stamp.tzinfo is None:
+        try:
+            stamp = stamp.astimezone()
+        except (ValueError, OverflowError, OSError) as exc:
+            raise ValueError("since=%r is not a valid time: %s" % (value, exc)) from None
     return stamp
 
 
-def read_key_values(path, keys=None):
-    values = {}
-    try:
-        with open(path, encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                key, _sep, rest = line.partition(":") if ":" in line else line.partition(" ")
-                key = key.strip()
-                if keys is None or key in keys:
-                    try:
-                        values[key] = int(rest.split()[0])
-                    except (IndexError, ValueError):
-                        continue
-    except OSError:
-        return None
-    return values
+def _iso(stamp):
+    return stamp.isoformat(timespec="microseconds" if stamp.microsecond else "seconds")
 
 
-def read_meminfo():
-    values = read_key_values("/proc/meminfo", MEMINFO_KEYS) or {}
-    return {key: values.get(key) for key in MEMINFO_KEYS}
+def kill_id(kill):
+    """A stable id: boot id + kernel microseconds + pid where the source has kernel time, else host + time + pid."""
+    victim = kill.get("pid") if kill.get("pid") is not None else kill.get("cgroup")
+    if kill.get("boot_id") and kill.get("uptime_s") is not None:
+        basis = "%s:%d:%s" % (kill["boot_id"], round(kill["uptime_s"] * 1e6), victim)
+    else:
+        basis = "%s:%s:%s:%s" % (kill.get("host"), kill.get("timestamp"), victim, kill.get("killer"))
+    return hashlib.sha256(basis.encode("utf-8", errors="replace")).hexdigest()[:16]
 
 
-def read_pressure(path="/proc/pressure/memory"):
-    pressure = {}
-    try:
-        with open(path, encoding="ascii") as handle:
-            for line in handle:
-                fields = line.split()
-                if not fields:
-                    continue
-                entry = {}
-                for field in fields[1:]:
-                    key, _sep, value = field.partition("=")
-                    entry[key] = int(value) if key == "total" else float(value)
-                pressure[fields[0]] = entry
-    except (OSError, ValueError):
-        return None
-    return pressure or None
+class _LogParser(OomLogParser):
+    """Today's parser plus what the record contract needs from each line: its boot and the oldest time read."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.first_stamps = {}
 
-def read_sysctls():
-    values = {}
-    for name in SYSCTLS:
-        path = "/proc/sys/" + name.replace(".", "/")
-        try:
-            with open(path, encoding="ascii") as handle:
-                values[name] = int(handle.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            values[name] = None
-    return values
+    def feed(self, line):
+        if line.source not in self.first_stamps and line.timestamp is not None:
+            self.first_stamps[line.source] = line.timestamp
+        super().feed(line)
+
+    def _record(self, kill, line):
+        kill["boot_id"] = line.boot
+        return super()._record(kill, line)
 
 
 class OomFacts:
-    def __init__(self, module):
+    """Gather ansible_facts.oom (contract version FACTS_VERSION) in one pass over the host.
+
+    C(root) is where the host's /proc, /sys and /run are read (a fake tree in unit tests); C(self_pid) is the
+    process whose chain (AnsiballZ, become, SSH session) is left out of the processes.
+    """
+
+    def __init__(self, module, root="/", self_pid=None):
         self.module = module
         self.params = module.params
-        self.sources = {}
+        self.root = root
+        self.proc = under(root, "/proc")
+        self.self_pid = os.getpid() if self_pid is None else self_pid
+        self.now = datetime.datetime.now(datetime.timezone.utc)
         self.since = None
-        self.parser = None
+        self.host_facts = {}
+        self.hostname = None
+        self.boot_id = None
+        self.local_cgroup_prefixes = None
         self.killer_units = {}
-        self.bin = {name: module.get_bin_path(name) for name in ("journalctl", "dmesg", "grep", "gzip", "systemctl")}
+        self.bin = {
+            name: module.get_bin_path(name) for name in ("journalctl", "dmesg", "grep", "gzip", "systemctl", "sadf")
+        }
 
-    def source_failed(self, name, exc):
-        self.sources[name] = {"status": exc.status, "detail": exc.reason, "kills": None}
+    # Options
 
-    def read_live_source(self, name):
-        grep, gzip_bin = self.bin["grep"], self.bin["gzip"]
-        warnings = []
-        detail = ""
-        if name == "journal":
-            warnings = read_journal(self.parser, self.bin["journalctl"], self.since)
-        elif name == "kmsg":
-            read_kmsg(self.parser)
-        elif name == "dmesg":
-            read_dmesg(self.parser, self.bin["dmesg"])
-        elif name == "syslog":
-            detail = "read " + ", ".join(read_syslog(self.parser, grep, gzip_bin))
-        for warning in warnings:
-            self.module.warn(warning)
-        self.sources[name] = {"status": "ok", "detail": detail, "kills": None}
+    def validate(self):
+        """Check every option up front: a bad value fails the task with a message and changes nothing."""
+        params = self.params
+        fail = self.module.fail_json
+        for name, limit in (("max_kills", MAX_KILLS_LIMIT), ("top_processes", TOP_PROCESSES_LIMIT)):
+            if not 0 <= params[name] <= limit:
+                fail(msg="%s must be from 0 to %d; got %d" % (name, limit, params[name]))
+        if not 0 <= params["memory_history_days"] <= MEMORY_HISTORY_DAYS_MAX:
+            fail(
+                msg="memory_history_days must be from 0 to %d; got %d"
+                % (MEMORY_HISTORY_DAYS_MAX, params["memory_history_days"])
+            )
+        units = params["units"]
+        if units is not None and len(units) > UNITS_LIMIT:
+            fail(msg="units lists %d units; at most %d are allowed" % (len(units), UNITS_LIMIT))
+        for unit in units or []:
+            try:
+                validate_unit_name(unit)
+            except UnitNameError as exc:
+                fail(msg="units: %s" % exc)
+        low, high = GCE_TIMEOUT_RANGE
+        if not low <= params["gce_metadata_timeout"] <= high:
+            fail(
+                msg="gce_metadata_timeout must be from %s to %s seconds; got %s"
+                % (low, high, params["gce_metadata_timeout"])
+            )
+        url = params["gce_metadata_url"]
+        if not re.match(r"^https?://[^\s/]+(?:/\S*)?$", url) or len(url) > 2048:
+            fail(msg="gce_metadata_url must be an http:// or https:// URL; got %r" % url[:200])
+        dirs = params["sysstat_dirs"]
+        if len(dirs) > SYSSTAT_DIRS_LIMIT or any(not os.path.isabs(path) for path in dirs):
+            fail(msg="sysstat_dirs must be at most %d absolute paths; got %r" % (SYSSTAT_DIRS_LIMIT, dirs[:20]))
+        if params["since"] is not None:
+            try:
+                self.since = parse_since(params["since"], self.now)
+            except ValueError as exc:
+                fail(msg=to_text(exc))
+
+    # Logs: the one place that reads them (replaced by _oom_sources.gather_logs() when the parser branch lands)
 
     def read_logs(self):
-        requested = self.params["log_sources"]
+        """Read the kills of every log source; same return contract as gather_logs() of the parser branch."""
+        params = self.params
+        parser = _LogParser(max_kills=MAX_KILLS_LIMIT, since=self.since)
+        sources = {}
+        requested = params["log_sources"]
         chosen = []
         for name in requested:
-            if name == "auto":
-                chosen.extend(source for source in AUTO_ORDER if source not in chosen)
-            elif name not in chosen:
-                chosen.append(name)
-        auto = "auto" in requested
+            for source in AUTO_ORDER if name == "auto" else (name,):
+                if source not in chosen:
+                    chosen.append(source)
+        grep, gzip_bin = self.bin["grep"], self.bin["gzip"]
         for name in chosen:
+            detail = ""
             try:
-                self.read_live_source(name)
+                if name == "journal":
+                    for warning in read_journal(parser, self.bin["journalctl"], self.since):
+                        self.module.warn(warning)
+                elif name == "kmsg":
+                    read_kmsg(parser)
+                elif name == "dmesg":
+                    read_dmesg(parser, self.bin["dmesg"])
+                else:
+                    detail = "read " + ", ".join(read_syslog(parser, grep, gzip_bin))
             except SourceUnavailable as exc:
-                self.source_failed(name, exc)
+                sources[name] = {"status": exc.status, "detail": exc.reason, "format": None}
                 continue
-            if auto and name in AUTO_ORDER:
+            sources[name] = {"status": "ok", "detail": detail, "format": name}
+            # A container's journal has no kernel messages (journald there cannot read /dev/kmsg): there auto goes
+            # on from the journal to the first kernel log it can read.
+            container_journal = name == "journal" and self.local_cgroup_prefixes is not None
+            if "auto" in requested and not container_journal:
                 break
-        for path in self.params["log_paths"]:
+        for path in params["log_paths"]:
             try:
-                read_log_file(self.parser, path, path, self.bin["grep"], self.bin["gzip"])
-                self.sources[path] = {"status": "ok", "detail": "", "kills": None}
+                read_log_file(parser, path, path, grep, gzip_bin)
+                sources[path] = {"status": "ok", "detail": "", "format": "text"}
             except SourceUnavailable as exc:
-                self.source_failed(path, exc)
+                sources[path] = {"status": exc.status, "detail": exc.reason, "format": None}
+        parsed = parser.result()
+        prefixes = self.local_cgroup_prefixes
+        kills = []
+        for found in parsed["kills"]:
+            kill = dict.fromkeys(KILL_RECORD_KEYS)
+            kill.update(found)
+            if kill["killer"] == "kernel":
+                kill["kind"] = kill["kind"] or "unknown"
+                kill["cgroup"] = kill["task_memcg"] or kill["oom_memcg"] or kill["oom_group"]
+                sizes = [kill[key] for key in ("anon_rss_kb", "file_rss_kb", "shmem_rss_kb") if kill[key] is not None]
+                kill["rss_kb"] = sum(sizes) if sizes else None
+                local = prefixes is None or path_under(kill["cgroup"], prefixes)
+            else:
+                kill["kind"] = kill["killer"]
+                local = True
+            kill["scope"] = "local" if local else "host"
+            kill["host"] = self.hostname if kill["source"] in AUTO_ORDER or kill["source"] not in sources else None
+            kill["python"] = is_python(kill["comm"], (kill["cmdline"] or "").split(" ", 1)[0])
+            kill["id"] = kill_id(kill)
+            kills.append(kill)
+        local_kills = [kill for kill in kills if kill["scope"] == "local"]
+        counts = {
+            "kill_count_by_killer": dict.fromkeys(KILLERS, 0),
+            "kill_count_by_kind": dict.fromkeys(KINDS, 0),
+            "kill_count_by_unit": {},
+            "kill_count_by_source": {},
+            "kill_count_by_host": {},
+            "kernel_kills_by_boot": {},
+        }
+        for kill in local_kills:
+            counts["kill_count_by_killer"][kill["killer"]] += 1
+            counts["kill_count_by_kind"][kill["kind"]] += 1
+            for key, value in (
+                ("kill_count_by_unit", kill["unit"]),
+                ("kill_count_by_source", kill["source"]),
+                ("kill_count_by_host", kill["host"] or "unknown"),
+            ):
+                if value:
+                    counts[key][value] = counts[key].get(value, 0) + 1
+            if kill["killer"] == "kernel":
+                boots = counts["kernel_kills_by_boot"]
+                boots[kill["boot_id"]] = boots.get(kill["boot_id"], 0) + 1
+        for name, status in sources.items():
+            status["kills"] = counts["kill_count_by_source"].get(name, 0)
+            status["untrusted"] = 0
+        unavailable = [name for name, status in sources.items() if status["status"] != "ok"]
+        for name in unavailable:
+            if name in params["log_paths"] or "auto" not in requested:
+                self.module.warn("log source %s: %s" % (name, sources[name]["detail"]))
+        if "auto" in requested and not any(sources.get(name, {}).get("status") == "ok" for name in AUTO_ORDER):
+            self.module.warn(
+                "no live log source could be read (%s); OOM kills before now are unknown"
+                % "; ".join(sources[name]["detail"] for name in AUTO_ORDER if name in sources)
+            )
+        stamps = list(parser.first_stamps.values())
+        return dict(
+            counts,
+            kills=kills[-params["max_kills"] :] if params["max_kills"] else [],
+            kill_count=len(local_kills) + max(parsed["kill_count"] - len(kills), 0),
+            host_scope_kill_count=len(kills) - len(local_kills),
+            untrusted_records=0,
+            oom_panics=parsed["panics"],
+            no_killable_count=parsed["no_killable_count"],
+            oldest_record=_iso(min(stamps)) if stamps else None,
+            sources=sources,
+            sources_unavailable=unavailable,
+        )
 
-    def read_units(self, kills):
+    # Host
+
+    def read_gce(self, dmi):
+        """GCE metadata when DMI says this is a Compute Engine VM, or when O(gce_metadata=always)."""
+        wanted = self.params["gce_metadata"]
+        if wanted == "never" or (wanted == "auto" and not dmi_says_gce(dmi)):
+            return None
+        try:
+            return read_gce_metadata(self.params["gce_metadata_url"], self.params["gce_metadata_timeout"])
+        except MetadataUnavailable as exc:
+            self.module.warn("GCE metadata server: %s" % exc)
+            return None
+
+    def read_units(self, kill_count_by_unit, hierarchy):
         systemctl = self.bin["systemctl"]
-        if not systemctl or not os.path.isdir("/run/systemd/system"):
+        if not systemctl or not os.path.isdir(under(self.root, "/run/systemd/system")):
             return False, {}
         explicit = self.params["units"]
         killer_units = [unit for unit, _paths in USERSPACE_KILLERS.values()]
-        kill_units = sorted({kill["unit"] for kill in kills if kill.get("unit")})
+        kill_units = sorted(kill_count_by_unit)
         queried = list(explicit) if explicit is not None else [*UNIT_PATTERNS, *kill_units]
         try:
             found = show_units(self.module.run_command, systemctl, [*queried, *killer_units], MEMORY_PROPERTIES)
@@ -518,113 +1854,191 @@ class OomFacts:
             wanted = set(kill_units) | {unit for unit, props in found.items() if has_memory_setting(props)}
         units = {}
         for unit in sorted(wanted):
-            if unit in found:
-                units[unit] = found[unit]
-                units[unit]["oom_kills"] = self.parser.kill_count_by_unit.get(unit, 0)
+            if unit not in found:
+                continue
+            properties = dict.fromkeys([*IDENTITY_PROPERTIES[1:], *MEMORY_PROPERTIES])
+            properties.update(found[unit])
+            properties["memory_peak"] = memory_peak(hierarchy, properties["ControlGroup"])
+            properties["oom_kills"] = kill_count_by_unit.get(unit, 0)
+            units[unit] = properties
         return True, units
 
     def userspace_killers(self, running_comms):
         killers = {}
         for name, (unit, paths) in USERSPACE_KILLERS.items():
             props = self.killer_units.get(unit)
-            installed = bool(props and props.get("LoadState") == "loaded") or any(os.path.exists(p) for p in paths)
+            installed = bool(props and props.get("LoadState") == "loaded") or any(
+                os.path.exists(under(self.root, path)) for path in paths
+            )
             active = bool(props and props.get("ActiveState") == "active") or name[:15] in running_comms
             killers[name] = {"installed": installed, "active": active}
         return killers
 
-    def counters(self, kills, units, version):
-        vmstat = read_key_values("/proc/vmstat", ("oom_kill",)) or {}
-        unified, memory_v1 = unified_mount(), memory_v1_mount()
-        paths = set()
+    def cgroup_counters(self, kills, units, version, unified, memory_v1):
+        """OOM counters of the memory cgroups named by this host's kills and of the reported units."""
+        paths = []
         for kill in kills:
-            for key in ("oom_memcg", "task_memcg"):
-                if kill.get(key):
-                    paths.add(kill[key])
-        for props in units.values():
-            if props.get("ControlGroup"):
-                paths.add(props["ControlGroup"])
+            if kill["scope"] == "local" and kill["killer"] == "kernel":
+                paths.extend(path for path in (kill["oom_memcg"], kill["task_memcg"]) if path)
+        paths.extend(props["ControlGroup"] for props in units.values() if props.get("ControlGroup"))
         cgroups = {}
-        for path in sorted(paths):
-            try:
-                found = oom_counters(path, version, unified, memory_v1)
-            except OSError:
-                found = None
-            if found is not None:
-                cgroups[path] = found
-        return {"vmstat_oom_kill": vmstat.get("oom_kill"), "cgroups": cgroups}
+        for path in sorted(set(paths))[:COUNTER_PATHS_LIMIT]:
+            for view in self.view_paths(path):
+                try:
+                    found = oom_counters(view, version, unified, memory_v1)
+                except OSError:
+                    found = None
+                if found is not None:
+                    cgroups[path] = self.counter_entry(found)
+                    break
+        return cgroups
 
-    def missing_from_logs(self, vmstat_oom_kill, kernel_kills_by_boot):
-        """Kernel kills of this boot that the counters saw but no live log shows (None when unknown)."""
-        if vmstat_oom_kill is None or self.since is not None:
-            return None
-        if not any(self.sources.get(name, {}).get("status") == "ok" for name in ("journal", "kmsg", "dmesg")):
-            return None
-        logged = kernel_kills_by_boot.get(current_boot_id(), 0)
-        return max(vmstat_oom_kill - logged, 0)
+    @staticmethod
+    def counter_entry(found):
+        """The documented counter keys of one cgroup (a newer kernel's extra memory.events keys are left out)."""
+        if found["hierarchy"] == "v1":
+            entry = {key: found.get(key, 0) for key in V1_OOM_CONTROL}
+        else:
+            entry = {key: found.get(key, 0) for key in V2_EVENTS}
+            entry["local"] = {key: found.get("local", {}).get(key, 0) for key in V2_EVENTS}
+        entry["hierarchy"] = found["hierarchy"]
+        return entry
+
+    def view_paths(self, path):
+        """Where a cgroup path the kernel printed is seen from here: as it is, and below a container's prefix."""
+        views = [path]
+        for prefix in self.local_cgroup_prefixes or ():
+            if path_under(path, [prefix]):
+                views.append(path[len(prefix.rstrip("/")) :] or "/")
+        return views
+
+    def kills_missing(self, logs, vmstat, hierarchy, units):
+        """Kills the kernel (or systemd) counted that no log read shows: ``(count, known)``.
+
+        The count is exact when ``known``; otherwise it is a lower bound (0 when nothing can be told).
+        """
+        if self.local_cgroup_prefixes is None:
+            counted, exact = vmstat
+        else:
+            counted, exact = own_oom_kill_count(hierarchy)
+        uptime = self.host_facts["uptime_s"]
+        booted = self.now - datetime.timedelta(seconds=uptime) if uptime is not None else None
+        covers_boot = self.since is None or (booted is not None and self.since <= booted)
+        logged = logs["kernel_kills_by_boot"].get(self.boot_id, 0)
+        if booted is not None and not any(
+            logs["sources"].get(name, {}).get("status") == "ok" for name in KERNEL_LOG_SOURCES
+        ):
+            # Syslog lines carry no boot id: count the kernel kills this host logged since it booted.
+            logged += sum(
+                1
+                for kill in logs["kills"]
+                if kill["killer"] == "kernel"
+                and kill["scope"] == "local"
+                and kill["boot_id"] is None
+                and kill["host"] in (self.hostname, None)
+                and kill["timestamp"]
+                and datetime.datetime.fromisoformat(kill["timestamp"]) >= booted
+            )
+        if not covers_boot:
+            return 0, False
+        missing = max(counted - logged, 0)
+        units_only = sum(
+            1 for _unit, props in units.items() if props.get("Result") == "oom-kill" and not props["oom_kills"]
+        )
+        known = exact
+        if units_only > missing:
+            missing, known = units_only, False
+        return missing, known
 
     def gather(self):
+        self.validate()
+        root = self.root
         params = self.params
-        if params["max_kills"] < 0:
-            self.module.fail_json(msg="max_kills must be 0 or more; got %d" % params["max_kills"])
-        if params["top_processes"] < 0:
-            self.module.fail_json(msg="top_processes must be 0 or more; got %d" % params["top_processes"])
-        for unit in params["units"] or []:
-            try:
-                validate_unit_name(unit)
-            except UnitNameError as exc:
-                self.module.fail_json(msg="units: %s" % exc)
-        if params["since"]:
-            try:
-                self.since = parse_since(params["since"])
-            except ValueError as exc:
-                self.module.fail_json(msg=to_text(exc))
-        self.parser = OomLogParser(max_kills=params["max_kills"], since=self.since)
-        self.read_logs()
-        parsed = self.parser.result()
-        kills = parsed["kills"]
-        for name, status in self.sources.items():
-            if status["status"] == "ok":
-                status["kills"] = parsed["kill_count_by_source"].get(name, 0)
-        unavailable = [name for name, status in self.sources.items() if status["status"] != "ok"]
-        for name in unavailable:
-            if name in self.params["log_paths"] or "auto" not in params["log_sources"]:
-                self.module.warn("log source %s: %s" % (name, self.sources[name]["detail"]))
-        if "auto" in params["log_sources"] and not any(
-            status["status"] == "ok" for name, status in self.sources.items() if name in AUTO_ORDER
-        ):
-            self.module.warn(
-                "no live log source could be read (%s); OOM kills before now are unknown"
-                % "; ".join(self.sources[name]["detail"] for name in AUTO_ORDER if name in self.sources)
-            )
-        version = cgroup_version()
+        self.host_facts = host_identity(root)
+        self.hostname = self.host_facts["hostname"]
+        self.boot_id = self.host_facts["boot_id"]
+        container = detect_container(root)
+        if container["detected"]:
+            self.local_cgroup_prefixes = own_cgroup_prefixes(root, container["runtime"], self.hostname)
+        container["cgroup_prefixes"] = self.local_cgroup_prefixes
+        dmi = read_dmi(root)
+        host = dict(self.host_facts, container=container, dmi=dmi, gce=self.read_gce(dmi))
+        mounts = under(root, "/proc/self/mounts")
+        version = cgroup_version(mounts)
+        unified = unified_mount(mounts)
+        memory_v1 = memory_v1_mount(mounts)
+        unified = under(root, unified) if unified else None
+        memory_v1 = under(root, memory_v1) if memory_v1 else None
+        hierarchy = memory_hierarchy(memory_v1, unified)
+
+        logs = self.read_logs()
+        for kill in logs["kills"]:
+            if kill.get("cmdline"):
+                kill["cmdline"] = redact_text(kill["cmdline"])
+            if kill["killer"] == "earlyoom" and kill.get("message"):
+                kill["message"] = redact_text(kill["message"])
+
         running_comms = set()
-        processes = top_by_oom_score(params["top_processes"], seen_comms=running_comms)
-        systemd_running, units = self.read_units(kills)
-        counters = self.counters(kills, units, version)
+        processes = top_by_oom_score(
+            params["top_processes"],
+            proc=self.proc,
+            seen_comms=running_comms,
+            exclude=own_process_chain(self.self_pid, self.proc),
+        )
+        systemd_running, units = self.read_units(logs["kill_count_by_unit"], hierarchy)
+        vmstat = read_vmstat_oom_kill(root)
+        counters = {
+            "vmstat_oom_kill": vmstat[0],
+            "vmstat_oom_kill_known": vmstat[1],
+            "cgroups": self.cgroup_counters(logs["kills"], units, version, unified, memory_v1),
+        }
+        missing, missing_known = self.kills_missing(logs, vmstat, hierarchy, units)
+        memory = read_meminfo(root)
+        history, warnings = memory_history(
+            self.module.run_command,
+            self.bin["sadf"],
+            params["sysstat_dirs"],
+            params["memory_history_days"],
+            memory["MemTotal"],
+        )
+        for warning in warnings:
+            self.module.warn(warning)
+        since = _iso(self.since) if self.since else None
         return {
-            "kills": kills,
-            "kill_count": parsed["kill_count"],
-            "kill_count_by_killer": parsed["kill_count_by_killer"],
-            "kills_missing_from_logs": self.missing_from_logs(
-                counters["vmstat_oom_kill"], parsed["kernel_kills_by_boot"]
-            ),
-            "oom_panics": parsed["panics"],
+            "facts_version": FACTS_VERSION,
+            "host": host,
+            "window": {"since": since, "until": _iso(self.now), "oldest_record": logs["oldest_record"]},
+            "since": since,
+            "kills": logs["kills"],
+            "kill_count": logs["kill_count"],
+            "kill_count_by_killer": logs["kill_count_by_killer"],
+            "kill_count_by_kind": logs["kill_count_by_kind"],
+            "kill_count_by_unit": logs["kill_count_by_unit"],
+            "kill_count_by_source": logs["kill_count_by_source"],
+            "kill_count_by_host": logs["kill_count_by_host"],
+            "host_scope_kill_count": logs["host_scope_kill_count"],
+            "untrusted_records": logs["untrusted_records"],
+            "kills_missing_from_logs": missing,
+            "kills_missing_known": missing_known,
+            "oom_panics": logs["oom_panics"],
+            "no_killable_count": logs["no_killable_count"],
             "counters": counters,
-            "memory": read_meminfo(),
-            "pressure": read_pressure(),
-            "sysctl": read_sysctls(),
+            "memory": memory,
+            "pressure": read_pressure(root),
+            "sysctl": read_sysctls(root),
             "cgroup_version": version,
             "processes": processes,
             "units": units,
             "userspace_killers": self.userspace_killers(running_comms),
             "systemd_running": systemd_running,
-            "sources": self.sources,
-            "sources_unavailable": unavailable,
-            "since": self.since.isoformat() if self.since else None,
+            "sources": logs["sources"],
+            "sources_unavailable": logs["sources_unavailable"],
+            "memory_history": history,
+            "containers_unlimited": unlimited_containers(hierarchy),
         }
 
 
-def main():
+def build_module():
     module = AnsibleModule(
         argument_spec=dict(
             log_sources=dict(
@@ -638,10 +2052,20 @@ def main():
             max_kills=dict(type="int", default=100),
             top_processes=dict(type="int", default=20),
             units=dict(type="list", elements="str"),
+            gce_metadata=dict(type="str", default="auto", choices=["auto", "always", "never"]),
+            gce_metadata_url=dict(type="str", default=GCE_METADATA_URL),
+            gce_metadata_timeout=dict(type="float", default=1.0),
+            memory_history_days=dict(type="int", default=0),
+            sysstat_dirs=dict(type="list", elements="path", default=list(SA_DIRS)),
         ),
         supports_check_mode=True,
     )
     module.run_command_environ_update = {"LANGUAGE": "C", "LC_ALL": "C"}
+    return module
+
+
+def main():
+    module = build_module()
     if platform.system() != "Linux":
         module.fail_json(msg="This module requires Linux.")
     facts = OomFacts(module).gather()

@@ -192,10 +192,16 @@ EXAMPLES = r"""
     value: -500
   become: true
 
-- name: Make one process unkillable (it must not leak memory)
+- name: Read the pid of the license server from its pid file
+  ansible.builtin.slurp:
+    src: /run/license-server.pid
+  register: license_server_pid
+  become: true
+
+- name: Make the license server unkillable (it must not leak memory)
   oomguard.memory.oom_score_adj:
     pid:
-      - 4242
+      - "{{ license_server_pid['content'] | b64decode | trim | int }}"
     value: -1000
     allow_unkillable: true
   become: true
