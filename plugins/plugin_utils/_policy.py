@@ -488,15 +488,10 @@ class _Host:
                     unit["settings"]["managed_oom_preference"] = "avoid"
             limit = self.policy.get("oomd_pressure_limit") or "50%"
             for slice_name in self.policy.get("oomd_pressure_slices") or ["system.slice"]:
-                killer["slices"].append(
-                    {
-                        "unit": slice_name,
-                        "managed_oom_memory_pressure": "kill",
-                        "managed_oom_memory_pressure_limit": limit,
-                    }
-                )
+                settings = {"managed_oom_memory_pressure": "kill", "managed_oom_memory_pressure_limit": limit}
+                killer["slices"].append({"unit": slice_name, "settings": settings})
             if self.swap_bytes > 0:
-                killer["slices"].append({"unit": "-.slice", "managed_oom_swap": "kill"})
+                killer["slices"].append({"unit": "-.slice", "settings": {"managed_oom_swap": "kill"}})
             claimed = {unit["unit"] for unit in units}
             for item in killer["slices"]:
                 if item["unit"] in claimed:
@@ -693,6 +688,12 @@ def resolve_policy(facts, policy, host="", labels=None, probes=None, previous_st
             "excluded": resolver.excluded,
         }
     )
+    recorded_killer = ((previous_state or {}).get("killer") or {}).get("name")
+    if recorded_killer and killer["name"] not in ("none", recorded_killer):
+        plan["violations"].append(
+            "the userspace killer was %s on an earlier run and is %s now; run with oom_protect_state=absent first, so "
+            "that the rollback record stays exact" % (recorded_killer, killer["name"])
+        )
     touched = [unit["unit"] for unit in units] + [item["unit"] for item in killer["slices"]]
     plan["state"] = {
         "version": STATE_VERSION,
@@ -745,7 +746,10 @@ def collect_violations(hostvars, hosts, plan_var="__oom_protect_plan"):
         variables = hostvars.get(host) or {}
         plan = variables.get(plan_var)
         if not isinstance(plan, dict):
-            lines.append("%s: no policy plan (its facts could not be gathered); nothing is changed on any host" % host)
+            lines.append(
+                "%s: no policy plan (its facts could not be gathered, or it is in a later serial batch: the "
+                "preflight needs every host in one batch); nothing is changed on any host" % host
+            )
             continue
         for message in plan.get("violations") or []:
             lines.append("%s: %s" % (host, message))
