@@ -553,8 +553,8 @@ class _Host:
         max_critical = self.policy.get("max_critical")
         if max_critical is not None and len(critical) > max_critical:
             self.violation(
-                "%d units are critical (%s), more than oom_protect_max_critical=%d: when everything is critical, "
-                "nothing is" % (len(critical), ", ".join(critical), max_critical)
+                "critical units on this host: %d (%s), more than oom_protect_max_critical=%d; when everything is "
+                "critical, nothing is" % (len(critical), ", ".join(critical), max_critical)
             )
         share = self.policy.get("max_protected_percent")
         if self.ram_bytes is not None and share is not None:

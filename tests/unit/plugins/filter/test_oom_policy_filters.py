@@ -25,7 +25,12 @@ from ansible_collections.oomguard.memory.plugins.filter import (  # noqa: E402
     oom_policy_violations,
 )
 
-module_utils_internal.is_controller = _WAS_CONTROLLER
+
+def _set_controller_flag(value):
+    module_utils_internal.is_controller = value
+
+
+_set_controller_flag(_WAS_CONTROLLER)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "facts"
 

@@ -252,7 +252,9 @@ def test_more_critical_units_than_allowed(web):
     services = [{"name": "*.service", "class": "critical"}]
     plan = resolve_policy(web, policy(services=services, max_critical=2))
     (violation,) = plan["violations"]
-    assert violation.startswith("6 units are critical (cron.service, nginx.service, ssh.service, web.service, ")
+    assert violation.startswith(
+        "critical units on this host: 6 (cron.service, nginx.service, ssh.service, web.service, "
+    )
     assert "more than oom_protect_max_critical=2" in violation
     assert resolve_policy(web, policy(services=services, max_critical=6))["violations"] == []
 
