@@ -11,7 +11,7 @@ version_added: "1.0.0"
 author: oomguard maintainers (@oomguard)
 description:
   - Collects the C(violations) of the plans that P(oomguard.memory.oom_policy_resolve#filter) made for each host,
-    as lines C(host: message), in the order of O(hosts).
+    as lines of the host name, a colon and the message, in the order of O(hosts).
   - A host without a plan (its facts failed or it was unreachable) is a violation too, so that a preflight never
     passes without having seen every host.
 options:
@@ -42,7 +42,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: One line per violation, C(host: message); empty when every host passes.
+  description: One line per violation, the host name, a colon and the message; empty when every host passes.
   type: list
   elements: str
 """
