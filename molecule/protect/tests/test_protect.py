@@ -322,10 +322,10 @@ def test_absent_restores_systemctl_show(host, converged, removed):
 
 
 def test_absent_restores_the_killers(host, removed):
-    for unit in ("earlyoom.service", "systemd-oomd.service"):
+    keys = ("ActiveState", "UnitFileState", "LoadState")
+    for name, unit in (("earlyoom", "earlyoom.service"), ("systemd-oomd", "systemd-oomd.service")):
         before = parse_show(host.file("%s/%s.before" % (STATE_DIR, unit)).content_string)
-        keys = ("ActiveState", "UnitFileState", "LoadState")
-        assert {key: removed[unit.split(".")[0]].get(key) for key in keys} == {key: before.get(key) for key in keys}
+        assert {key: removed[name].get(key) for key in keys} == {key: before.get(key) for key in keys}
     recorded = host.file("%s/earlyoom.default.before" % STATE_DIR).content_string
     assert host.check_output("sha256sum /etc/default/earlyoom") == recorded.strip()
 
