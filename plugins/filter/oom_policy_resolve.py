@@ -102,6 +102,9 @@ _value:
     state:
       description: The rollback record to keep on the host before anything changes.
       type: dict
+    state_with_stale:
+      description: RV(_value.state) plus the records of RV(_value.stale_units), written before they are put back.
+      type: dict
     stale_units:
       description: Units of an earlier run that the policy no longer claims; their drop-ins are removed.
       type: list

@@ -572,11 +572,11 @@ class _Host:
 
 def _unit_state(previous, units, facts_units):
     """Per unit: the OOMScoreAdjust= systemd had before the role first changed it (earliest record wins)."""
-    recorded = dict((previous or {}).get("units") or {})
+    earlier = (previous or {}).get("units") or {}
+    recorded = {}
     for unit in units:
-        if unit not in recorded:
-            props = facts_units.get(unit) or {}
-            recorded[unit] = {"oom_score_adjust": props.get("OOMScoreAdjust")}
+        props = facts_units.get(unit) or {}
+        recorded[unit] = earlier.get(unit) or {"oom_score_adjust": props.get("OOMScoreAdjust")}
     return recorded
 
 
@@ -701,7 +701,12 @@ def resolve_policy(facts, policy, host="", labels=None, probes=None, previous_st
         "processes": _process_state(previous_state, rules),
         "killer": killer_state(previous_state, killer["name"], killer_probe),
     }
-    plan["stale_units"] = sorted(set((previous_state or {}).get("units") or {}) - set(touched))
+    # Units an earlier run changed that the policy no longer claims: their records stay in the file written before
+    # any change (state_with_stale), and go once the role has put them back (state).
+    earlier_units = (previous_state or {}).get("units") or {}
+    plan["stale_units"] = sorted(set(earlier_units) - set(touched))
+    plan["state_with_stale"] = dict(plan["state"], units=dict(plan["state"]["units"]))
+    plan["state_with_stale"]["units"].update({unit: earlier_units[unit] for unit in plan["stale_units"]})
     return plan
 
 

@@ -516,11 +516,14 @@ def test_earliest_record_wins_on_a_second_run(web):
         ],
         previous_state=first["state"],
     )
-    assert second["state"]["units"]["web.service"] == {"oom_score_adjust": 0}
     assert second["state"]["units"]["nginx.service"] == {"oom_score_adjust": 0}
     assert second["state"]["processes"]["1201"]["before"] == 0
     assert second["state"]["processes"]["1300"]["before"] == 0
     assert second["stale_units"] == ["web.service"]
+    # web.service's record stays until the role has put it back, then it goes
+    assert second["state_with_stale"]["units"]["web.service"] == {"oom_score_adjust": 0}
+    assert "web.service" not in second["state"]["units"]
+    assert second["state_with_stale"]["processes"] == second["state"]["processes"]
 
 
 def test_restore_only_pids_a_rule_still_matches():
