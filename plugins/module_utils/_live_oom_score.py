@@ -8,14 +8,19 @@ PRIVATE to the oomguard.memory collection. No compatibility promise.
 
 Shared by oom_score_adj and by systemd_memory (oom_score_adjust with apply=true), so both end in the same
 state. C(LiveScores.plan()) reads every process and refuses, before anything is written, what the kernel
-would refuse: lowering a value without CAP_SYS_RESOURCE (the kernel allows it only down to a floor that the
-process inherited and that cannot be read, so it is refused outright), and writing another user's process.
-The same checks run in check mode, so check mode predicts the failure instead of a change. Processes that
-exited (gone, or zombies) are reported as vanished, never as changed.
+certainly refuses: lowering a value below 0 without CAP_SYS_RESOURCE, and writing another user's process. The
+same checks run in check mode, so check mode predicts the failure instead of a change.
+
+Without CAP_SYS_RESOURCE the kernel lets a process go down only to a floor it inherited (C(oom_score_adj_min),
+0 unless a privileged ancestor set it, and not readable from /proc). Lowering to 0 or above is therefore tried,
+and when the kernel refuses one write, every value already written is put back (raising never needs the
+capability) before the error is raised, so nothing is half-applied. Processes that exited (gone, or zombies)
+are reported as vanished, never as changed.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 
 from ansible_collections.oomguard.memory.plugins.module_utils._proc import (
@@ -104,7 +109,7 @@ class LiveScores:
                 ) from None
             if before != self.value:
                 described = "%d (%s) from %d" % (pid, comm, before)
-                if self.value < before and not self.can_lower:
+                if self.value < before and self.value < 0 and not self.can_lower:
                     lowering.append(described)
                 elif not os.access(self._path(pid), os.W_OK):
                     foreign.append(described)
@@ -121,7 +126,7 @@ class LiveScores:
             )
 
     def commit(self):
-        """Write the planned values (not in check mode). Raises ScoreError on an unexpected failure."""
+        """Write the planned values (not in check mode). Raises ScoreError on a failure, after undoing the writes."""
         for pid, comm, before in self.planned:
             if before != self.value and not self.check_mode:
                 try:
@@ -130,16 +135,27 @@ class LiveScores:
                     self.vanished.append({"pid": pid, "comm": comm})
                     continue
                 except OSError as exc:
-                    done = [
-                        "%d (%s)" % (entry["pid"], entry["comm"])
-                        for entry in self.processes
-                        if entry["before"] != entry["after"]
-                    ]
+                    self._undo()
+                    reason = "%s (errno %d)" % (exc.strerror, exc.errno)
+                    if exc.errno in (errno.EACCES, errno.EPERM) and self.value < before and not self.can_lower:
+                        reason = "the kernel refused it (below the floor the process inherited); going lower " + (
+                            lowering_refusal(self.euid)
+                        )
                     raise ScoreError(
-                        "cannot set oom_score_adj of pid %d (%s) from %d to %d: %s (errno %d); already changed: %s"
-                        % (pid, comm, before, self.value, exc.strerror, exc.errno, _listed(done) or "none")
+                        "cannot set oom_score_adj of pid %d (%s) from %d to %d: %s; nothing was changed"
+                        % (pid, comm, before, self.value, reason)
                     ) from None
                 if is_exited(pid, self.proc):
                     self.vanished.append({"pid": pid, "comm": comm})
                     continue
             self.processes.append({"pid": pid, "comm": comm, "before": before, "after": self.value})
+
+    def _undo(self):
+        """Put back the values written so far; raising a value never needs a capability."""
+        for entry in self.processes:
+            if entry["before"] != entry["after"]:
+                try:
+                    write_oom_score_adj(entry["pid"], entry["before"], self.proc)
+                except (ProcessGone, OSError):
+                    continue
+        self.processes = []

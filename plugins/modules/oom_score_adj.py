@@ -49,10 +49,12 @@ options:
     description:
       - The C(oom_score_adj) to set, an integer from V(-1000) to V(1000).
       - V(-1000) disables OOM killing of the process entirely and needs O(allow_unkillable=true).
-      - Lowering a value below the current one needs C(CAP_SYS_RESOURCE). Root has it on a normal host; root in a
-        container or a restricted VM may not. Without it the task fails before it changes anything (the kernel
-        would allow going down to a floor that each process inherited, but that floor cannot be read, so the module
-        does not try). Raising a value needs no privilege beyond owning the process.
+      - Lowering a value needs C(CAP_SYS_RESOURCE). Root has it on a normal host; root in a container or a
+        restricted VM may not. Without it the kernel lets a process go down only to a floor it inherited, V(0)
+        unless a privileged parent set it, and that floor cannot be read. So without the capability a value below
+        V(0) fails before anything is changed, in check mode too; lowering to V(0) or above is tried, and if the
+        kernel refuses one process every value already written is put back and the task fails. Raising a value
+        needs no privilege beyond owning the process.
     type: int
     required: true
   pid:

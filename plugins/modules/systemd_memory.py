@@ -120,8 +120,9 @@ options:
         set at once as well, with the same code and checks as M(oomguard.memory.oom_score_adj) (the process running
         this module and its ancestors are left alone). Without O(apply=true), RV(restart_required) reports that the
         value waits for the next start.
-      - Lowering the value of running processes (O(apply=true)) needs C(CAP_SYS_RESOURCE); without it the task
-        fails before it changes anything, in check mode as well.
+      - Lowering the value of running processes (O(apply=true)) needs C(CAP_SYS_RESOURCE), with the same rules as
+        M(oomguard.memory.oom_score_adj) - without it a value below V(0) fails before anything is changed, in
+        check mode as well.
       - Services, sockets, mounts and swaps only.
     type: int
   managed_oom_memory_pressure:

@@ -200,10 +200,11 @@ def test_lowering_without_cap_sys_resource_fails_clearly(lab, run_module):
         assert result.get("failed") and result["msg"] == expected, result
         assert "become" not in result["msg"]
         assert (hog.oom_score_adj(), other.oom_score_adj()) == (0, 300)
-    # lowering the second to 0 is what the kernel might allow here (its floor is 0), but it cannot be checked
-    # beforehand, so it is refused the same way; raising needs no capability
+    # raising needs no capability; lowering down to the inherited floor (0 here) is what the kernel allows
     result = run_module("oom_score_adj", {"pid": [hog.pid], "value": 5})
     assert result["changed"] is True and hog.oom_score_adj() == 5
+    result = run_module("oom_score_adj", {"pid": [hog.pid, other.pid], "value": 0})
+    assert result["changed"] is True and (hog.oom_score_adj(), other.oom_score_adj()) == (0, 0)
 
 
 def test_cgroup_selector(lab, run_module):

@@ -395,11 +395,11 @@ def test_process_turning_zombie_during_the_write_is_vanished(proc):
     assert result["processes"] == [] and result["changed"] is False
 
 
-def test_unexpected_write_error_names_what_was_already_changed(proc):
+def test_a_failed_write_puts_back_what_was_already_changed(proc):
     real = _live_oom_score.write_oom_score_adj
 
     def fail_on_102(pid, value, proc_root=None):
-        if pid == 102:
+        if pid == 102 and value == 5:
             raise OSError(errno.EIO, "Input/output error")
         real(pid, value, proc_root)
 
@@ -408,9 +408,47 @@ def test_unexpected_write_error_names_what_was_already_changed(proc):
     )
     assert result["failed"]
     assert result["msg"] == (
-        "cannot set oom_score_adj of pid 102 (postgres) from 0 to 5: Input/output error (errno 5); already changed: "
-        "100 (postgres), 101 (postgres)"
+        "cannot set oom_score_adj of pid 102 (postgres) from 0 to 5: Input/output error (errno 5); nothing was changed"
     )
+    assert [read_adj(proc, pid) for pid in (100, 101, 102)] == [0, -900, 0]
+
+
+def test_lowering_to_the_inherited_floor_is_tried_without_cap_sys_resource(proc):
+    for pid in (100, 102):
+        (proc / str(pid) / "oom_score_adj").write_text("500\n")
+    result, _w, _rc = run({"pid": [100, 102], "value": 0}, proc, capabilities=NO_CAP)
+    assert not result.get("failed"), result
+    assert [read_adj(proc, pid) for pid in (100, 102)] == [0, 0]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_refused_lowering_to_the_floor_puts_everything_back(proc, check_mode):
+    for pid in (100, 102):
+        (proc / str(pid) / "oom_score_adj").write_text("500\n")
+    real = _live_oom_score.write_oom_score_adj
+
+    def floor_above_zero_for_102(pid, value, proc_root=None):
+        if pid == 102 and value < 500:
+            raise OSError(errno.EACCES, "Permission denied")
+        real(pid, value, proc_root)
+
+    result, _w, _rc = run(
+        {"pid": [100, 102], "value": 0},
+        proc,
+        check_mode=check_mode,
+        capabilities=NO_CAP,
+        patches=[(_live_oom_score, "write_oom_score_adj", floor_above_zero_for_102)],
+    )
+    if check_mode:  # the inherited floor cannot be read: check mode predicts the change
+        assert not result.get("failed") and result["changed"] is True
+    else:
+        assert result["failed"]
+        assert result["msg"] == (
+            "cannot set oom_score_adj of pid 102 (postgres) from 500 to 0: the kernel refused it (below the floor "
+            "the process inherited); going lower needs CAP_SYS_RESOURCE, which this process lacks (root in a "
+            "container or a restricted VM); nothing was changed"
+        )
+    assert [read_adj(proc, pid) for pid in (100, 102)] == [500, 500]
 
 
 def test_unreadable(proc):
