@@ -654,19 +654,21 @@ def leak_series(host, history_snapshots, options):
     if not earlier or now_at is None:
         return []
     leaks = []
-    ram_bytes = now["memtotal_kb"] * 1024
+    # without a limit of its own, a grower fills the VM when it has taken what is available now
+    available_bytes = now["available_kb"] * 1024
     for unit, values in now["units"].items():
         points = [(_parse_time(s["at"]), (s.get("units") or {}).get(unit, {}).get("current")) for s in earlier]
         points = [(t, v) for t, v in points if isinstance(v, int)] + [(now_at, values["current"])]
         if len(points) >= 2:
-            limit = values["max"] or ram_bytes
+            limit = values["max"] or values["current"] + available_bytes
             leaks.append(_series_leak(unit, "unit", points, limit, "MemoryMax" if values["max"] else "RAM", options))
     for key, values in now["python"].items():
         points = [(_parse_time(s["at"]), (s.get("python") or {}).get(key, {}).get("rss_kb")) for s in earlier]
         points = [(t, v * 1024) for t, v in points if isinstance(v, int)] + [(now_at, values["rss_kb"] * 1024)]
         if len(points) >= 2:
             label = f"python pid {key.split(':', 1)[0]} ({values['cmdline'][:60] or key})"
-            leaks.append(_series_leak(label, "python", points, ram_bytes, "RAM", options))
+            limit = values["rss_kb"] * 1024 + available_bytes
+            leaks.append(_series_leak(label, "python", points, limit, "RAM", options))
     leaks.sort(key=lambda leak: (not leak["suspect"], -leak["growth_mib_per_day"]))
     return leaks[:20]
 
@@ -679,6 +681,14 @@ def _top(counter, limit=TOP_N):
     return [{"name": name, "kills": count} for name, count in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))][
         :limit
     ]
+
+
+def _evidence_days(rule, host):
+    if rule == "oom/ERR/001":
+        return host["window"]["days"]
+    if rule in ("oom/ERR/002", "oom/BP/002"):
+        return host["peak"]["days"]
+    return None
 
 
 def _daily_series(by_day, max_days=92):
@@ -732,9 +742,7 @@ def finish_report(hosts, meta):
                         "evidence_sources": [s["source"] for s in host["peak"]["sources"]]
                         if item["rule"] in ("oom/ERR/001", "oom/ERR/002", "oom/BP/002")
                         else [],
-                        "evidence_days": host["peak"]["days"]
-                        if item["rule"] != "oom/ERR/001"
-                        else host["window"]["days"],
+                        "evidence_days": _evidence_days(item["rule"], host),
                     }
                 )
         leaks += [dict(leak, host=host["host"]) for leak in host["leaks"] if leak["suspect"]]
