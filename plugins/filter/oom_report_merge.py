@@ -17,7 +17,10 @@ description:
   - Every part is listed in the result's C(parts).
 options:
   _input:
-    description: The partial reports, each a C(report.json) path (read on the controller) or an already loaded dict.
+    description:
+      - The partial reports, each a C(report.json) path or glob pattern (read on the controller, for example
+        C(/srv/oom-report/slice-*/report.json)) or an already loaded dict.
+      - A pattern that matches no file is an error.
     type: list
     elements: raw
     required: true
@@ -40,14 +43,14 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.oomguard.memory.plugins.plugin_utils._report import ReportError, merge_reports
-from ansible_collections.oomguard.memory.plugins.plugin_utils._report_inputs import load_report_file
+from ansible_collections.oomguard.memory.plugins.plugin_utils._report_inputs import expand_paths, load_report_file
 
 
 def oom_report_merge(parts):
     if not isinstance(parts, (list, tuple)):
         raise AnsibleFilterError("oom_report_merge: expects a list of report.json paths or reports")
     try:
-        reports = [load_report_file(part) if isinstance(part, str) else part for part in parts]
+        reports = [load_report_file(part) if isinstance(part, str) else part for part in expand_paths(parts)]
         return merge_reports(reports)
     except ReportError as exc:
         raise AnsibleFilterError(f"oom_report_merge: {exc}") from exc

@@ -9,6 +9,7 @@ PRIVATE to oomguard.memory; no compatibility promise.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 
@@ -81,6 +82,20 @@ def load_report_file(path):
     if not isinstance(report, dict) or not isinstance(report.get("hosts"), list):
         raise ReportError(f"{path} is not an oom_report report.json (no hosts list)")
     return report
+
+
+def expand_paths(parts):
+    """Report paths with glob patterns expanded (sorted); dicts pass through. A pattern without a match is an error."""
+    expanded = []
+    for part in parts:
+        if isinstance(part, str) and glob.has_magic(part):
+            matches = sorted(glob.glob(part))
+            if not matches:
+                raise ReportError(f"no partial report matches {part!r}")
+            expanded += matches
+        else:
+            expanded.append(part)
+    return expanded
 
 
 def load_history(paths):

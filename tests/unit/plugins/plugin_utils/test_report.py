@@ -326,3 +326,19 @@ def test_host_inputs_cache_reads_ansible_facts_and_the_gcp_prefix():
     assert inputs[1].oom is None and "fact cache" in inputs[1].failure
     with pytest.raises(ReportError, match="facts_source must be live or cache"):
         host_inputs(hostvars, ["a"], facts_source="both")
+
+
+def test_partial_report_patterns_expand_and_an_empty_pattern_fails(tmp_path):
+    from ansible_collections.oomguard.memory.plugins.plugin_utils._report_inputs import expand_paths
+
+    for name in ("slice-2", "slice-1"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text("{}")
+    loaded = {"hosts": []}
+    assert expand_paths([str(tmp_path / "slice-*" / "report.json"), loaded]) == [
+        str(tmp_path / "slice-1" / "report.json"),
+        str(tmp_path / "slice-2" / "report.json"),
+        loaded,
+    ]
+    with pytest.raises(ReportError, match="no partial report matches"):
+        expand_paths([str(tmp_path / "nothing-*.json")])
