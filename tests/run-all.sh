@@ -24,6 +24,8 @@ done
 
 needs_lab=false
 [[ " ${stages[*]} " == *" molecule "* ]] && needs_lab=true
+needs_browser=false
+[[ " ${stages[*]} " == *" integration "* || " ${stages[*]} " == *" bench "* ]] && needs_browser=true
 
 declare -a summary=()
 passed=0
@@ -45,11 +47,10 @@ run_stage() {
 }
 
 stage_setup() {
-    if $needs_lab; then
-        tests/setup-env.sh --lab
-    else
-        tests/setup-env.sh
-    fi
+    local options=()
+    $needs_lab && options+=(--lab)
+    $needs_browser && options+=(--browser)
+    tests/setup-env.sh "${options[@]}"
 }
 
 stage_lint() {
@@ -114,7 +115,7 @@ stage_integration() {
 }
 
 stage_bench() {
-    python tests/benchmarks/bench_oom_facts.py --quick
+    python tests/benchmarks/bench_oom_facts.py --quick && python tests/benchmarks/bench_report.py --quick
 }
 
 stage_molecule() {
