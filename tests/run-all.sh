@@ -70,6 +70,14 @@ stage_lint() {
         ANSIBLE_COLLECTIONS_PATH="$work/collections" ansible-doc --json "oomguard.memory.$module" 2>&1 |
             grep -q '"collection": "oomguard.memory"' || { echo "ansible-doc oomguard.memory.$module failed"; rc=1; }
     done
+    local plugin
+    for plugin in plugins/filter/*.py; do
+        plugin=$(basename "$plugin" .py)
+        ANSIBLE_COLLECTIONS_PATH="$work/collections" ansible-doc -t filter --json "oomguard.memory.$plugin" 2>&1 |
+            grep -q '"collection": "oomguard.memory"' || { echo "ansible-doc -t filter oomguard.memory.$plugin failed"; rc=1; }
+    done
+    ANSIBLE_COLLECTIONS_PATH="$work/collections" ansible-doc -t role --json oomguard.memory.oom_report 2>&1 |
+        grep -q '"entry_points"' || { echo "ansible-doc -t role oomguard.memory.oom_report failed"; rc=1; }
     rm -rf "$work"
     return $rc
 }
