@@ -72,6 +72,7 @@ SCRIPT = """
     var td = document.createElement("td");
     td.colSpan = 11;
     if (row.reason) { td.appendChild(text("div", "No data: " + row.reason)); }
+    if (row.evidence) { td.appendChild(text("div", row.evidence, "muted")); }
     row.findings.forEach(function (f) {
       var div = document.createElement("div");
       div.appendChild(text("span", f[1], "st " + f[1]));
@@ -254,9 +255,18 @@ def _host_row(host):
         f"{(v['rss_kb'] or 0) // 1024} MiB, {v['timestamp'] or '?'})"
         for v in host["victims"][:5]
     ]
+    window = host["window"]
+    history = host["memory_history"] or {}
+    evidence = (
+        f"window {window['since'] or window['oldest_record'] or '?'} to {window['until']} ({window['days']} days); "
+        f"peak {host['peak']['used_pct']} % of RAM from {host['peak']['source']}; confidence {host['confidence']}"
+    )
+    if history.get("available"):
+        evidence += f"; sysstat {history.get('days')} days, {history.get('coverage_pct')} % covered"
     return {
         "host": host["host"],
         "status": "ok",
+        "evidence": evidence,
         "sev": host["severity"],
         "type": machine.get("type") or "unknown",
         "zone": machine.get("zone") or "",
