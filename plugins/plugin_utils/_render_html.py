@@ -167,12 +167,12 @@ def hbar_chart(title, items, value_key, label_key, unit=""):
     parts = [f'<svg role="img" aria-label="{esc(title)}" width="100%" viewBox="0 0 {width} {height}">']
     for index, item in enumerate(items):
         y = 5 + index * row_h
-        bar = max(1, int((width - label_w - 50) * item[value_key] / top))
+        bar_w = max(1, int((width - label_w - 50) * item[value_key] / top))
         label = str(item[label_key])
         label = label if len(label) <= 26 else label[:25] + "\u2026"
         parts.append(f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end">{esc(label)}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{bar}" height="{row_h - 5}" fill="#3b7dd8"/>')
-        parts.append(f'<text x="{label_w + bar + 4}" y="{y + 12}">{esc(item[value_key])}{esc(unit)}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{bar_w}" height="{row_h - 5}" fill="#3b7dd8"/>')
+        parts.append(f'<text x="{label_w + bar_w + 4}" y="{y + 12}">{esc(item[value_key])}{esc(unit)}</text>')
     parts.append("</svg>")
     return f"<figure><figcaption>{esc(title)}</figcaption>{''.join(parts)}</figure>"
 

@@ -872,7 +872,7 @@ def build_report(hosts, machine_table=None, options=None, history=(), meta=None,
     report_meta = {
         "generator": "oomguard.memory.oom_report",
         "generated_at": _iso(generated),
-        "options": {k: v for k, v in options.items()},
+        "options": dict(options),
         "history_runs": len(history),
         "parts": [{"generated_at": _iso(generated), "hosts": len(entries), "label": (meta or {}).get("label")}],
     }
@@ -891,7 +891,7 @@ def merge_reports(reports, meta=None):
         if not isinstance(report, dict) or not isinstance(report.get("hosts"), list):
             raise ReportError(f"partial report {index + 1} is not an oom_report report.json (no hosts list)")
         version = str(report.get("schema_version", ""))
-        if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        if version.partition(".")[0] != SCHEMA_VERSION.partition(".")[0]:
             raise ReportError(
                 f"partial report {index + 1} has schema_version {version!r}, this merge reads {SCHEMA_VERSION}"
             )
