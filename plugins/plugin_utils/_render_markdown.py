@@ -14,14 +14,15 @@ import re
 
 MAX_HOST_ROWS = 200
 MAX_RECOMMENDATIONS = 100
-_SPECIAL = re.compile(r"([\\`*\[\]<>|~&])")
+_SPECIAL = re.compile(r"([\\`*\[\]<>|~])")
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 
 
 def md(value):
     """A host-provided value as inert Markdown text on one line."""
     text = "" if value is None else str(value)
     text = text.replace("\r", " ").replace("\n", " ")
-    return _SPECIAL.sub(r"\\\1", text)[:300]
+    return _ENTITY.sub(r"\\&", _SPECIAL.sub(r"\\\1", text))[:300]
 
 
 def _mib(kb):

@@ -362,6 +362,20 @@ def _kills(oom):
     return counts
 
 
+def _kills_by_command(oom):
+    """Kills per killed command among the kill records (the newest max_kills), the 10 most frequent."""
+    counts = {}
+    for kill in oom.get("kills") or []:
+        if kill.get("scope", "local") == "local" and kill.get("comm"):
+            counts[kill["comm"]] = counts.get(kill["comm"], 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N])
+
+
+def _kills_by_unit(oom):
+    counts = {unit: _int(count) for unit, count in (oom.get("kill_count_by_unit") or {}).items() if unit}
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N])
+
+
 def _kills_by_day(oom):
     days = {}
     for kill in oom.get("kills") or []:
@@ -513,6 +527,8 @@ def summarize_host(host_input, machine_types, options, generated, history_snapsh
         "last_kill": victims[0]["timestamp"] if victims else None,
         "victims": victims,
         "kills_by_day": _kills_by_day(oom),
+        "kills_by_command": _kills_by_command(oom),
+        "kills_by_unit": _kills_by_unit(oom),
         "oom_panics": len(oom.get("oom_panics") or []),
         "sysctl": {
             key: sysctl.get(key)
@@ -728,11 +744,10 @@ def finish_report(hosts, meta):
             kills[category] += host["kills"][category]
         for day, count in host["kills_by_day"].items():
             by_day[day] = by_day.get(day, 0) + count
-        for victim in host["victims"]:
-            if victim["comm"]:
-                commands[victim["comm"]] = commands.get(victim["comm"], 0) + 1
-            if victim["unit"]:
-                units[victim["unit"]] = units.get(victim["unit"], 0) + 1
+        for command, count in host["kills_by_command"].items():
+            commands[command] = commands.get(command, 0) + count
+        for unit, count in host["kills_by_unit"].items():
+            units[unit] = units.get(unit, 0) + count
         for item in host["findings"]:
             rule_counts.setdefault(item["rule"], dict.fromkeys(STATUSES, 0))[item["status"]] += 1
             findings_total[item["status"]] += 1

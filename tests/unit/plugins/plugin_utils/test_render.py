@@ -154,3 +154,11 @@ def test_html_stays_small_and_light_at_thousands_of_hosts(count):
     text = _render_markdown.render(report)
     assert f"... and {count - _render_markdown.MAX_HOST_ROWS} more hosts" in text
     assert len(text) < 512 * 1024
+
+
+def test_markdown_keeps_shell_text_readable_and_neutralises_entities():
+    assert _render_markdown.md("apt-get install sysstat && systemctl enable --now sysstat") == (
+        "apt-get install sysstat && systemctl enable --now sysstat"
+    )
+    assert _render_markdown.md("a &lt;b&gt; &#60;") == "a \\&lt;b\\&gt; \\&#60;"
+    assert _render_markdown.md("x|y\nz") == "x\\|y z"

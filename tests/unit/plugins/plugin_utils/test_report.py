@@ -342,3 +342,17 @@ def test_partial_report_patterns_expand_and_an_empty_pattern_fails(tmp_path):
     ]
     with pytest.raises(ReportError, match="no partial report matches"):
         expand_paths([str(tmp_path / "nothing-*.json")])
+
+
+def test_top_commands_and_units_count_every_kill_record_not_only_the_newest_victims():
+    oom = load_facts("unit-limit")
+    template = oom["kills"][0]
+    oom["kills"] = [dict(template, pid=100 + i, comm="old-worker", unit="old.service") for i in range(15)]
+    oom["kills"] += [dict(template, pid=200 + i, comm="python3", unit="batch.service") for i in range(10)]
+    oom["kill_count"] = 25
+    oom["kill_count_by_unit"] = {"old.service": 15, "batch.service": 10}
+    report = report_of(HostInput("w", oom))
+    assert len(report["hosts"][0]["victims"]) == 10  # the newest only
+    commands, units = report["charts"]["top_commands"], report["charts"]["top_units"]
+    assert commands[:2] == [{"name": "old-worker", "kills": 15}, {"name": "python3", "kills": 10}]
+    assert units[:2] == [{"name": "old.service", "kills": 15}, {"name": "batch.service", "kills": 10}]
