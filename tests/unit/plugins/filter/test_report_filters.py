@@ -16,7 +16,7 @@ from ansible.module_utils import _internal
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "report"
 FILTERS = ("gce_machine_type", "gce_rightsize", "oom_fleet_report", "oom_report_html", "oom_report_markdown")
-FILTERS += ("oom_report_merge",)
+FILTERS += ("oom_report_merge", "oom_report_render")
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +81,10 @@ def test_fleet_report_merge_and_renderers_through_the_filters(filters, tmp_path)
     merged = filters.oom_report_merge.oom_report_merge([str(path), other])
     assert merged["summary"]["hosts"] == 3 and merged["merged_from"] == 2
     assert filters.oom_report_markdown.oom_report_markdown(merged).startswith("# Fleet OOM report")
+    files = filters.oom_report_render.oom_report_render(merged)
+    assert json.loads(files["json"]) == json.loads(json.dumps(merged))
+    assert files["markdown"] == filters.oom_report_markdown.oom_report_markdown(merged)
+    assert files["html"].startswith("<!DOCTYPE html>") and files["summary"]["hosts"] == 3
     assert filters.oom_report_html.oom_report_html(merged).startswith("<!DOCTYPE html>")
 
 
@@ -92,6 +96,8 @@ def test_filter_errors_are_clear(filters):
         filters.oom_report_merge.oom_report_merge(["/nonexistent/report.json"])
     with pytest.raises(filters.AnsibleFilterError, match="oom_report_merge: expects a list"):
         filters.oom_report_merge.oom_report_merge("report.json")
+    with pytest.raises(filters.AnsibleFilterError, match="oom_report_render: expects the report"):
+        filters.oom_report_render.oom_report_render([])
     with pytest.raises(filters.AnsibleFilterError, match="oom_report_html: expects the report"):
         filters.oom_report_html.oom_report_html({"hosts": []})
     with pytest.raises(filters.AnsibleFilterError, match="oom_report_markdown: the report lacks"):
