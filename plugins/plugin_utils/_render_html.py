@@ -44,6 +44,10 @@ SCRIPT = """
 (function () {
   "use strict";
   var rows = JSON.parse(document.getElementById("host-data").textContent);
+  rows.forEach(function (r) {
+    r.search = [r.host, r.status === "ok" ? "" : "no data", r.type, r.zone].concat(
+      r.findings.map(function (f) { return f[0]; })).join(" ").toLowerCase();
+  });
   var PAGE = %(page)d;
   var state = {sort: "sev", dir: -1, page: 0, filter: "", open: {}};
   var body = document.getElementById("host-rows");
@@ -245,24 +249,26 @@ def _host_row(host):
             "reason": host["no_data_reason"],
             "findings": [],
             "victims": [],
-            "search": (host["host"] + " no data " + (machine.get("type") or "")).lower(),
         }
     kills = host["kills"]
     sizing = host["rightsizing"]
-    findings = [[f["rule"], f["status"], f["message"][:300]] for f in host["findings"] if f["status"] != "OK"]
+    # FAIL and UNKNOWN only (OK and SKIP are counted in the rules table; report.json has every finding)
+    findings = [
+        [f["rule"], f["status"], f["message"][:160]] for f in host["findings"] if f["status"] in ("FAIL", "UNKNOWN")
+    ]
     victims = [
         f"{v['comm']} (pid {v['pid']}, {v['unit'] or v['cgroup'] or '-'}, {v['kind']}, "
         f"{(v['rss_kb'] or 0) // 1024} MiB, {v['timestamp'] or '?'})"
-        for v in host["victims"][:5]
+        for v in host["victims"][:3]
     ]
     window = host["window"]
     history = host["memory_history"] or {}
     evidence = (
-        f"window {window['since'] or window['oldest_record'] or '?'} to {window['until']} ({window['days']} days); "
-        f"peak {host['peak']['used_pct']} % of RAM from {host['peak']['source']}; confidence {host['confidence']}"
+        f"{window['days']} days of logs to {(window['until'] or '')[:16]}; peak {host['peak']['used_pct']} % "
+        f"({host['peak']['source']}); confidence {host['confidence']}"
     )
     if history.get("available"):
-        evidence += f"; sysstat {history.get('days')} days, {history.get('coverage_pct')} % covered"
+        evidence += f"; sysstat {history.get('days')} d, {history.get('coverage_pct')} %"
     return {
         "host": host["host"],
         "status": "ok",
@@ -280,9 +286,6 @@ def _host_row(host):
         "reason": None,
         "findings": findings,
         "victims": victims,
-        "search": " ".join(
-            [host["host"], machine.get("type") or "", machine.get("zone") or ""] + [f[0] for f in findings]
-        ).lower(),
     }
 
 
