@@ -53,7 +53,7 @@ options:
       - Thresholds and lists of the rules, see the oom_report role's C(oom_report_*) variables. Keys
         C(headroom_pct), C(oom_bump_pct), C(oom_bump_min_mib), C(allow_custom), C(pressure_some_pct),
         C(pressure_full_pct), C(critical_units), C(critical_commands), C(leak_min_points), C(leak_min_growth_mib),
-        C(leak_min_growth_pct), C(leak_horizon_days).
+        C(leak_min_growth_pct), C(leak_horizon_days), C(max_victims).
     type: dict
   history_paths:
     description: Earlier C(report.json) files, for the growth of units and Python processes between runs.

@@ -79,6 +79,7 @@ DEFAULT_OPTIONS = {
     "leak_min_growth_mib": 16,
     "leak_min_growth_pct": 10,
     "leak_horizon_days": 30,
+    "max_victims": 10,
 }
 
 
@@ -315,7 +316,7 @@ def _units(oom):
     return units[:MAX_UNITS]
 
 
-def _victims(oom):
+def _victims(oom, limit=MAX_VICTIMS):
     victims = []
     for kill in reversed(oom.get("kills") or []):
         if kill.get("scope", "local") != "local":
@@ -338,7 +339,7 @@ def _victims(oom):
                 "python": bool(kill.get("python")),
             }
         )
-        if len(victims) >= MAX_VICTIMS:
+        if len(victims) >= limit:
             break
     return victims
 
@@ -501,7 +502,7 @@ def summarize_host(host_input, machine_types, options, generated, history_snapsh
     uptime = _num(host_facts.get("uptime_s"))
     uptime_days = round(uptime / 86400.0, 1) if uptime else None
     units = _units(oom)
-    victims = _victims(oom)
+    victims = _victims(oom, options["max_victims"])
     window = _window(oom, generated)
     history = oom.get("memory_history") or {"available": False}
     killers = oom.get("userspace_killers") or {}

@@ -79,7 +79,15 @@ def live_report(oom_kill, tmp_path_factory):
         "-i",
         str(INVENTORY),
         "-e",
-        json.dumps({"oom_report_dir": str(directory), "oom_report_since": "2h", "oom_report_max_kills": 1000}),
+        json.dumps(
+            {
+                "oom_report_dir": str(directory),
+                "oom_report_since": "2h",
+                "oom_report_max_kills": 1000,
+                # other tests on this machine may OOM-kill their own hogs meanwhile: list every victim
+                "oom_report_max_victims": 1000,
+            }
+        ),
         env={"ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache)},
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
@@ -123,7 +131,9 @@ def test_the_fact_cache_gives_the_same_report_without_a_live_run(oom_kill, live_
         "-i",
         str(INVENTORY),
         "-e",
-        json.dumps({"oom_report_dir": str(tmp_path), "oom_report_facts_source": "cache"}),
+        json.dumps(
+            {"oom_report_dir": str(tmp_path), "oom_report_facts_source": "cache", "oom_report_max_victims": 1000}
+        ),
         env={"ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache)},
     )
     assert completed.returncode == 0, completed.stdout[-4000:]
