@@ -24,6 +24,8 @@ done
 
 needs_lab=false
 [[ " ${stages[*]} " == *" molecule "* ]] && needs_lab=true
+needs_browser=false
+[[ " ${stages[*]} " == *" integration "* || " ${stages[*]} " == *" bench "* ]] && needs_browser=true
 
 declare -a summary=()
 passed=0
@@ -45,11 +47,10 @@ run_stage() {
 }
 
 stage_setup() {
-    if $needs_lab; then
-        tests/setup-env.sh --lab
-    else
-        tests/setup-env.sh
-    fi
+    local options=()
+    $needs_lab && options+=(--lab)
+    $needs_browser && options+=(--browser)
+    tests/setup-env.sh "${options[@]}"
 }
 
 stage_lint() {
@@ -69,6 +70,14 @@ stage_lint() {
         ANSIBLE_COLLECTIONS_PATH="$work/collections" ansible-doc --json "oomguard.memory.$module" 2>&1 |
             grep -q '"collection": "oomguard.memory"' || { echo "ansible-doc oomguard.memory.$module failed"; rc=1; }
     done
+    local plugin
+    for plugin in plugins/filter/*.py; do
+        plugin=$(basename "$plugin" .py)
+        ANSIBLE_COLLECTIONS_PATH="$work/collections" ansible-doc -t filter --json "oomguard.memory.$plugin" 2>&1 |
+            grep -q '"collection": "oomguard.memory"' || { echo "ansible-doc -t filter oomguard.memory.$plugin failed"; rc=1; }
+    done
+    ANSIBLE_COLLECTIONS_PATH="$work/collections" ansible-doc -t role --json oomguard.memory.oom_report 2>&1 |
+        grep -q '"entry_points"' || { echo "ansible-doc -t role oomguard.memory.oom_report failed"; rc=1; }
     rm -rf "$work"
     return $rc
 }
@@ -114,7 +123,7 @@ stage_integration() {
 }
 
 stage_bench() {
-    python tests/benchmarks/bench_oom_facts.py --quick
+    python tests/benchmarks/bench_oom_facts.py --quick && python tests/benchmarks/bench_report.py --quick
 }
 
 stage_molecule() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Prepare this checkout for running the collection and its tests on a Debian machine:
-#   - Debian packages (with --lab: also the lab's qemu, mmdebstrap, lxc)
+#   - Debian packages (with --lab: also the lab's qemu, mmdebstrap, lxc; with --browser: chromium, which the
+#     tests of report.html and the report benchmark open it in; the report itself needs no browser)
 #   - a virtual environment in .venv with the pinned tools of requirements-test.txt
 #   - the collection made visible to ansible as oomguard.memory under .cache/collections
 # Idempotent; safe to run again. Needs root for apt-get (skipped when everything is present).
@@ -11,10 +12,12 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root"
 
 want_lab=false
+want_browser=false
 for arg in "$@"; do
     case "$arg" in
         --lab) want_lab=true ;;
-        *) echo "usage: $0 [--lab]" >&2; exit 2 ;;
+        --browser) want_browser=true ;;
+        *) echo "usage: $0 [--lab] [--browser]" >&2; exit 2 ;;
     esac
 done
 
@@ -23,6 +26,9 @@ lab_packages=(qemu-system-x86 qemu-utils mmdebstrap lxc openssh-client e2fsprogs
 packages=("${base_packages[@]}")
 if $want_lab; then
     packages+=("${lab_packages[@]}")
+fi
+if $want_browser; then
+    packages+=(chromium)
 fi
 
 missing=()
