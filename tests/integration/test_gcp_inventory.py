@@ -39,7 +39,7 @@ WHEELS = REPO / ".cache" / "gcp-wheel"
 PREFIX = "ansible_collections/google/cloud/"
 PROJECT = "example-prod"
 URL = "https://www.googleapis.com/compute/v1/projects/%s/aggregated/instances" % PROJECT
-FIXTURE = REPO / "tests" / "unit" / "fixtures" / "facts" / "protect-web-e2-small.json"
+FIXTURE = REPO / "tests" / "unit" / "fixtures" / "protect" / "protect-web-e2-small.json"
 MEMORY_MIB = {"e2-small": 2048, "e2-standard-4": 16384, "e2-medium": 4096, "n2-highmem-8": 65536}
 
 

@@ -32,7 +32,7 @@ def _set_controller_flag(value):
 
 _set_controller_flag(_WAS_CONTROLLER)
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "facts"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "protect"
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@
 
 """Policy resolution as plain functions: classes, globs, percentages, conflicts, every guard rail, rollback state.
 
-The facts are synthetic hosts of the oom_facts 1.1 shape (tests/unit/fixtures/facts/protect-*.json): an e2-small
+The facts are synthetic hosts of the oom_facts 1.1 shape (tests/unit/fixtures/protect/*.json): an e2-small
 web server (2 GiB, kernel 6.1) and an n2-highmem-8 database (64 GiB, kernel 5.4, swap).
 """
 
@@ -30,7 +30,7 @@ from ansible_collections.oomguard.memory.plugins.plugin_utils._policy import (
     validate_policy,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "facts"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "protect"
 GiB = 1024**3
 MiB = 1024**2
 

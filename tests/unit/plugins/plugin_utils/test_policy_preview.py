@@ -19,7 +19,7 @@ from ansible_collections.oomguard.memory.plugins.plugin_utils._policy_preview im
     shift_score,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "facts"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "protect"
 GiB = 1024**3
 
 
