@@ -94,6 +94,14 @@ find_python() {
     return 1
 }
 
+# pip_install VENV ARGS...: quiet; this machine's pip configuration adds local find-links that pip warns about
+# for every package it does not hold.
+pip_install() {
+    local venv=$1
+    shift
+    "$venv/bin/python" -m pip install -q "$@" 2> >(grep -v "^WARNING: Location 'file:" >&2)
+}
+
 requirements_python() {
     sed -n 's/^# python: *\([0-9][0-9.]*\) *$/\1/p' "$1" | head -n 1
 }
@@ -121,15 +129,32 @@ make_venv() {
     echo "setup-env: creating $venv (Python $version, $requirements)"
     rm -rf "$venv"
     "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --upgrade pip
-    "$venv/bin/python" -m pip install -q -r "$requirements"
+    pip_install "$venv" --upgrade pip
+    pip_install "$venv" -r "$requirements"
     echo "$wanted" >"$stamp"
 }
 
-make_venv .venv requirements-test.txt
+# The venvs are independent: build them at once (mostly downloads), then wait for all of them.
+venv_jobs=()
+start_venv() {
+    make_venv "$@" &
+    venv_jobs+=($!)
+}
+start_venv .venv requirements-test.txt
+if $want_matrix; then
+    start_venv .cache/venvs/ansible-core-oldest tests/requirements/ansible-core-oldest.txt
+fi
+if $want_release; then
+    start_venv .cache/venvs/release tests/requirements/release.txt
+    start_venv .cache/venvs/galaxy-importer tests/requirements/galaxy-importer.txt
+fi
+venvs_ok=true
+for job in "${venv_jobs[@]}"; do
+    wait "$job" || venvs_ok=false
+done
+$venvs_ok || { echo "setup-env: a venv failed (above)" >&2; exit 1; }
 
 if $want_matrix; then
-    make_venv .cache/venvs/ansible-core-oldest tests/requirements/ansible-core-oldest.txt
     # ansible-test finds the target Pythons as pythonX.Y on PATH.
     mkdir -p .cache/pythons/bin
     for version in "${target_pythons[@]}"; do
@@ -140,11 +165,6 @@ if $want_matrix; then
             rm -f "$link"
         fi
     done
-fi
-
-if $want_release; then
-    make_venv .cache/venvs/release tests/requirements/release.txt
-    make_venv .cache/venvs/galaxy-importer tests/requirements/galaxy-importer.txt
 fi
 
 collection_link=.cache/collections/ansible_collections/oomguard/memory
