@@ -212,9 +212,13 @@ release_execution_environment() {
     local context=.cache/release/ee-context
     rm -rf "$context"
     .cache/venvs/release/bin/ansible-builder create -f execution-environment.yml -c "$context" &&
-        ls "$context"/_build/oomguard/oomguard-memory-*.tar.gz &&
-        # Containerfile for podman, Dockerfile when only docker is installed
-        cat "$context"/Containerfile "$context"/Dockerfile 2>/dev/null | grep "collection install .*oomguard-memory-"
+        ls "$context"/_build/oomguard/oomguard-memory-*.tar.gz || return 1
+    # A Containerfile for podman, a Dockerfile when only docker is installed
+    local file found=false
+    for file in "$context"/Containerfile "$context"/Dockerfile; do
+        [[ -f $file ]] && grep "collection install .*oomguard-memory-" "$file" && found=true
+    done
+    $found
 }
 
 stage_release() {
