@@ -545,7 +545,8 @@ def test_refuses_foreign_file(unit_dir, host):
         # odd unit names
         ({"unit": "caf\u00e9.service"}, "characters systemd does not allow ('\u00e9')"),
         ({"unit": "a\nb.service"}, "characters systemd does not allow ('\\n')"),
-        ({"unit": "a\x00b.service"}, "characters systemd does not allow ('\\x00')"),
+        # a NUL byte never reaches the module on ansible-core 2.21 (AnsibleModule refuses it while logging)
+        ({"unit": "a\x01b.service"}, "characters systemd does not allow ('\\x01')"),
         ({"unit": "a" * 248 + ".service"}, "is 256 characters long; systemd allows at most 255"),
         ({"unit": "a" * 247 + ".service"}, "its drop-in directory UNIT.d would be longer than the 255 bytes"),
         ({"unit": ""}, "a unit name cannot be empty"),
