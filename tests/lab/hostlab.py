@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``HostLab``: one set of lab hosts, described by ``.cache/lab/run/<name>/state.json``, brought up and down."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from tests.lab import hosts, inventory
+from tests.lab.cleanup import (
+    kill_cgroup_processes,
+    lab_cgroups,
+    lab_processes,
+    leftovers_of,
+    remove_cgroup_tree,
+    stop_pid,
+    unmount_below,
+)
+from tests.lab.common import RUNS, TOOL_VERSION, lab_name, log, run
+from tests.lab.images import build_image
+from tests.lab.networking import bridge_name, create_bridge, delete_bridge, pick_subnet
+
+
+class HostLab:
+    """One set of hosts, described by <run dir>/state.json."""
+
+    def __init__(self, name: Optional[str] = None) -> None:
+        self.name = lab_name(name)
+        self.dir = RUNS / self.name
+        self.state_file = self.dir / "state.json"
+        self.key = self.dir / "id_ed25519"
+        self.lxcpath = self.dir / "lxc"
+        self.inventory_file = self.dir / "inventory.yml"
+        self.lock = threading.Lock()
+        self.state: Dict[str, Any] = {}
+        if self.state_file.is_file():
+            self.state = json.loads(self.state_file.read_text())
+
+    # -- state ----------------------------------------------------------------------------------
+    def save(self) -> None:
+        with self.lock:
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.state, indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, self.state_file)
+
+    @property
+    def hosts(self) -> List[Dict[str, Any]]:
+        return self.state.get("hosts", [])
+
+    def exists(self) -> bool:
+        return self.dir.exists()
+
+    def ensure_absent(self) -> None:
+        """Refuse to start over a lab that is up (checked before any teardown-on-failure applies)."""
+        if self.exists():
+            raise SystemExit(f"lab: lab {self.name!r} exists ({self.dir}); run 'lab down --name {self.name}' first")
+
+    # -- up -------------------------------------------------------------------------------------
+    def up(self, vms: List[str], containers: int, container_suite: str, memory: int, smp: int) -> None:
+        started = time.monotonic()
+        wanted = [("vm", suite) for suite in dict.fromkeys(vms)]
+        if containers:
+            wanted.append(("ct", container_suite))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            images = dict(zip(wanted, pool.map(lambda w: build_image(*w), wanted)))
+        images_done = time.monotonic()
+
+        self.dir.mkdir(parents=True)
+        self.state = {"name": self.name, "created": time.time(), "hosts": [], "tool_version": TOOL_VERSION}
+        self.save()
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lab-{self.name}", "-f", str(self.key)])
+        self.state["key"] = str(self.key)
+        self.save()
+
+        counts: Dict[str, int] = {}
+        for suite in vms:
+            counts[suite] = counts.get(suite, 0) + 1
+            host = f"vm-{suite}" if counts[suite] == 1 else f"vm-{suite}-{counts[suite]}"
+            hosts.start_vm(self, host, suite, images[("vm", suite)], memory, smp)
+        if containers:
+            self.start_bridge()
+            for index in range(1, containers + 1):
+                hosts.start_container(self, f"ct{index:02d}", container_suite, images[("ct", container_suite)], index)
+        hosts.wait_ready(self)
+        self.state["ready_seconds"] = round(time.monotonic() - images_done, 1)
+        self.state["up_seconds"] = round(time.monotonic() - started, 1)
+        self.save()
+        inventory.write_inventory(self)
+        log(
+            f"lab {self.name!r} is up: {len(self.hosts)} hosts ready in {self.state['ready_seconds']}s "
+            f"(images {images_done - started:.0f}s); inventory: {self.inventory_file}"
+        )
+
+    def add_host(self, host: Dict[str, Any]) -> None:
+        with self.lock:
+            self.state["hosts"].append(host)
+        self.save()
+
+    def start_bridge(self) -> None:
+        name = bridge_name(self.name)
+        subnet = pick_subnet()
+        self.state["bridge"] = {"name": name, "subnet": str(subnet)}
+        self.save()
+        create_bridge(name, subnet)
+
+    def down(self) -> List[str]:
+        """Remove everything this lab started; return what could not be removed."""
+        if not self.exists():
+            return []
+        for host in self.hosts:
+            if host["kind"] == "ct":
+                run(
+                    ["lxc-stop", "-P", str(self.lxcpath), "-n", host["lxc_name"], "-k"],
+                    check=False,
+                    capture_output=True,
+                )
+        for host in self.hosts:
+            if host["kind"] == "vm":
+                stop_pid(host["pid"], str(self.dir))
+        # Anything else of ours still running (also from a state file that missed an update).
+        for proc in lab_processes(self.name):
+            stop_pid(proc["pid"], str(self.dir))
+        # A container that did not stop: kill what is left in its cgroups, then remove them.
+        for path in lab_cgroups(self.name):
+            kill_cgroup_processes(Path(path))
+        if lab_cgroups(self.name):
+            time.sleep(0.5)
+        for path in lab_cgroups(self.name):
+            remove_cgroup_tree(Path(path))
+        for pivot in Path("/sys/fs/cgroup").glob("*/lxc.pivot"):
+            with contextlib.suppress(OSError):
+                pivot.rmdir()  # LXC's scratch group; fails harmlessly while another container uses it
+        delete_bridge(self.state.get("bridge", {}).get("name", ""))
+        unmount_below(self.dir)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        leftovers = leftovers_of(self.name)
+        if self.dir.exists():
+            leftovers.append(f"run dir {self.dir}")
+        return leftovers
