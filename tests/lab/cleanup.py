@@ -51,7 +51,8 @@ def lab_processes(name: Optional[str] = None) -> List[Dict[str, Any]]:
             continue
         cmdline = b" ".join(argv).decode(errors="replace").strip()
         program = os.path.basename(argv[0].decode(errors="replace"))
-        ours = program.startswith(("qemu-system", "lxc-")) or program == "ssh" or cmdline.startswith("[lxc monitor]")
+        ours = program.startswith(("qemu-system", "lxc-")) or program in ("ssh", "lxcfs")
+        ours = ours or cmdline.startswith("[lxc monitor]")
         if ours and marker in cmdline:
             found.append({"pid": int(proc.name), "cmdline": cmdline})
     return found
@@ -89,6 +90,14 @@ def kill_cgroup_processes(path: Path) -> None:
                     os.kill(int(pid), signal.SIGKILL)
 
 
+def thaw_cgroup(path: Path) -> None:
+    """Thaw a frozen cgroup tree (v1 freezer.state, v2 cgroup.freeze), so that its processes can be killed."""
+    for name, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+        for control in [path / name, *path.rglob(name)]:
+            with contextlib.suppress(OSError):
+                control.write_text(value)
+
+
 def remove_cgroup_tree(path: Path) -> None:
     if not path.is_dir():
         return
@@ -122,6 +131,7 @@ def stop_pid(pid: int, marker: str) -> None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGCONT)  # a frozen (SIGSTOPped) VM
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.1)

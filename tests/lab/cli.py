@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise SystemExit("lab: nothing to start (use --vms and/or --containers)")
     lab.ensure_absent()
     with teardown_on_failure(lab):
-        lab.up(vms, args.containers, args.container_suite, args.memory, args.smp)
+        lab.up(vms, args.containers, args.container_suite, args.memory, args.smp, args.container_memory)
     if args.instance_config:
         Path(args.instance_config).write_text(
             "# Molecule managed (tests/lab/lab.py)\n" + json.dumps(inventory.instance_config(lab), indent=2) + "\n"
@@ -113,8 +114,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  {'host':<16}{'kind':<5}{'suite':<10}{'ssh':<22}{'state':<11}{'ready':>7}{'RSS MiB':>9}")
         for host in lab.hosts:
             alive = pid_alive(host["pid"]) if host["kind"] == "vm" else bool(hosts.lab_cgroups_of(host))
-            state = "stopped"
-            if alive:
+            state = "stopped" if not alive else host.get("power", "running")
+            if state == "running":
                 try:
                     state = hosts.ssh(lab, host, "systemctl is-system-running", timeout=20).stdout.strip() or "no-ssh"
                 except subprocess.TimeoutExpired:
@@ -170,7 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     rc = 1
     lab.ensure_absent()
     with teardown_on_failure(lab):
-        lab.up(vms, args.containers, args.container_suite, args.memory, args.smp)
+        lab.up(vms, args.containers, args.container_suite, args.memory, args.smp, args.container_memory)
         env = dict(os.environ, LAB_NAME=lab.name, LAB_INVENTORY=str(lab.inventory_file))
         rc = subprocess.run(command, env=env, check=False).returncode
     leftovers = HostLab(lab.name).down()
@@ -178,6 +179,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         log(f"left behind: {item}")
     log(f"lab {lab.name!r} is down; command exited {rc}")
     return rc or (1 if leftovers else 0)
+
+
+def memory_sizes(text: str) -> List[int]:
+    """'512M,1G,2048' -> [512, 1024, 2048] (MiB; a bare number is MiB)."""
+    sizes = []
+    for word in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*([MG]?)i?B?\s*", word, re.IGNORECASE)
+        if not match or int(match.group(1)) == 0:
+            raise argparse.ArgumentTypeError(f"not a memory size: {word!r} (e.g. 512M, 1G)")
+        sizes.append(int(match.group(1)) * (1024 if match.group(2).upper() == "G" else 1))
+    return sizes
+
+
+def cmd_power(args: argparse.Namespace) -> int:
+    """stop, start, freeze or thaw hosts of a lab that is up (between two plays of a playbook, for example)."""
+    lab = HostLab(args.name)
+    if not lab.state:
+        raise SystemExit(f"lab: lab {lab.name!r} is not up")
+    by_name = {host["name"]: host for host in lab.hosts}
+    unknown = [name for name in args.hosts if name not in by_name]
+    if unknown:
+        raise SystemExit(f"lab: no host {', '.join(unknown)} in lab {lab.name!r} (hosts: {', '.join(by_name)})")
+    action = {"stop": hosts.stop_host, "start": hosts.start_host, "freeze": hosts.freeze_host, "thaw": hosts.thaw_host}
+    for name in args.hosts:
+        action[args.action](lab, by_name[name])
+        log(f"{name}: {by_name[name].get('power', 'running')}")
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -194,6 +222,13 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--container-suite", default="bookworm", choices=SUITES)
         p.add_argument("--memory", type=int, default=hosts.VM_MEMORY_MIB, help="VM memory in MiB (default: 1024)")
         p.add_argument("--smp", type=int, default=1, help="vCPUs per VM (default: 1)")
+        p.add_argument(
+            "--container-memory",
+            type=memory_sizes,
+            default=[],
+            metavar="SIZES",
+            help="memory limits of the containers in turn, seen as their RAM, e.g. 512M,1G,2G,4G (default: none)",
+        )
 
     p = sub.add_parser("up", parents=[named], help="build/reuse images, boot the hosts, wait until they settle")
     host_options(p)
@@ -215,6 +250,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--containers", default="bookworm")
     p.add_argument("--prune", action="store_true", help="remove images of old recipes")
     p.set_defaults(func=cmd_build)
+    for command, what in (
+        ("stop", "power hosts off at once: SSH fails, Ansible marks them UNREACHABLE"),
+        ("start", "boot stopped hosts again and wait until they settle"),
+        ("freeze", "freeze hosts: they accept TCP and never answer, like a hung host"),
+        ("thaw", "let frozen hosts run again"),
+    ):
+        p = sub.add_parser(command, parents=[named], help=what)
+        p.add_argument("hosts", nargs="+", metavar="HOST", help="host names (vm-bookworm, ct01, ...)")
+        p.set_defaults(func=cmd_power, action=command)
     p = sub.add_parser("run", parents=[named], help="up, run a command (LAB_INVENTORY set), down")
     host_options(p)
     p.add_argument("command", nargs=argparse.REMAINDER)

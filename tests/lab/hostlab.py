@@ -11,7 +11,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from tests.lab import hosts, inventory
 from tests.lab.cleanup import (
@@ -21,6 +21,7 @@ from tests.lab.cleanup import (
     leftovers_of,
     remove_cgroup_tree,
     stop_pid,
+    thaw_cgroup,
     unmount_below,
 )
 from tests.lab.common import RUNS, TOOL_VERSION, lab_name, log, run
@@ -63,7 +64,17 @@ class HostLab:
             raise SystemExit(f"lab: lab {self.name!r} exists ({self.dir}); run 'lab down --name {self.name}' first")
 
     # -- up -------------------------------------------------------------------------------------
-    def up(self, vms: List[str], containers: int, container_suite: str, memory: int, smp: int) -> None:
+    def up(
+        self,
+        vms: List[str],
+        containers: int,
+        container_suite: str,
+        memory: int,
+        smp: int,
+        container_memory: Sequence[int] = (),
+    ) -> None:
+        """Boot ``vms`` (suites) with ``memory`` MiB each and ``containers`` containers; ``container_memory``
+        (MiB) limits the containers' memory in turn (512, 1024: ct01 512, ct02 1024, ct03 512, ...)."""
         started = time.monotonic()
         wanted = [("vm", suite) for suite in dict.fromkeys(vms)]
         if containers:
@@ -86,8 +97,12 @@ class HostLab:
             hosts.start_vm(self, host, suite, images[("vm", suite)], memory, smp)
         if containers:
             self.start_bridge()
+            if container_memory:
+                hosts.start_lxcfs(self)
             for index in range(1, containers + 1):
-                hosts.start_container(self, f"ct{index:02d}", container_suite, images[("ct", container_suite)], index)
+                size = container_memory[(index - 1) % len(container_memory)] if container_memory else None
+                image = images[("ct", container_suite)]
+                hosts.start_container(self, f"ct{index:02d}", container_suite, image, index, size)
         hosts.wait_ready(self)
         self.state["ready_seconds"] = round(time.monotonic() - images_done, 1)
         self.state["up_seconds"] = round(time.monotonic() - started, 1)
@@ -116,11 +131,9 @@ class HostLab:
             return []
         for host in self.hosts:
             if host["kind"] == "ct":
-                run(
-                    ["lxc-stop", "-P", str(self.lxcpath), "-n", host["lxc_name"], "-k"],
-                    check=False,
-                    capture_output=True,
-                )
+                for command in ("lxc-unfreeze", "lxc-stop"):  # the processes of a frozen container cannot die
+                    argv = [command, "-P", str(self.lxcpath), "-n", host["lxc_name"]]
+                    run(argv + (["-k"] if command == "lxc-stop" else []), check=False, capture_output=True)
         for host in self.hosts:
             if host["kind"] == "vm":
                 stop_pid(host["pid"], str(self.dir))
@@ -129,6 +142,7 @@ class HostLab:
             stop_pid(proc["pid"], str(self.dir))
         # A container that did not stop: kill what is left in its cgroups, then remove them.
         for path in lab_cgroups(self.name):
+            thaw_cgroup(Path(path))
             kill_cgroup_processes(Path(path))
         if lab_cgroups(self.name):
             time.sleep(0.5)

@@ -9,12 +9,14 @@ import concurrent.futures
 import contextlib
 import ipaddress
 import os
+import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from tests.lab.cleanup import lab_cgroups, pid_alive
+from tests.lab.cleanup import lab_cgroups, pid_alive, stop_pid
 from tests.lab.common import STOP, Interrupted, log, run
 from tests.lab.networking import free_port
 
@@ -104,16 +106,7 @@ def start_vm(lab: HostLab, host: str, suite: str, image: Path, memory: int, smp:
             "-pidfile",
             str(pidfile),
         ]
-        with open(lab.dir / f"{host}.qemu.log", "a") as qlog:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=qlog,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=dict(os.environ, TMPDIR=str(tmpdir)),
-                cwd=lab.dir,
-            )
+        proc = launch_qemu(lab, host, cmd)
         lab.add_host(
             {
                 "name": host,
@@ -125,6 +118,8 @@ def start_vm(lab: HostLab, host: str, suite: str, image: Path, memory: int, smp:
                 "port": port,
                 "started": time.time(),
                 "serial_log": str(serial),
+                "memory_mib": memory,
+                "argv": cmd,
             }
         )
         time.sleep(1.0)
@@ -140,7 +135,24 @@ def start_vm(lab: HostLab, host: str, suite: str, image: Path, memory: int, smp:
     raise SystemExit(f"lab: no free port for {host}")
 
 
-def start_container(lab: HostLab, host: str, suite: str, image: Path, index: int) -> None:
+def launch_qemu(lab: HostLab, host: str, cmd: List[str]) -> subprocess.Popen:
+    with open(lab.dir / f"{host}.qemu.log", "a") as qlog:
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=qlog,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(os.environ, TMPDIR=str(lab.dir / f"{host}.tmp")),
+            cwd=lab.dir,
+        )
+
+
+def start_container(
+    lab: HostLab, host: str, suite: str, image: Path, index: int, memory_mib: Optional[int] = None
+) -> None:
+    """Start one LXC system container; with ``memory_mib`` its memory cgroup is limited to that much and it
+    sees the limit as its RAM (``/proc/meminfo`` from the lab's lxcfs, see ``start_lxcfs``)."""
     bridge = lab.state["bridge"]
     subnet = ipaddress.ip_network(bridge["subnet"])
     address = str(subnet[10 + index])
@@ -175,6 +187,8 @@ lxc.console.logfile = {lab.dir / (host + ".console.log")}
 lxc.log.file = {lab.dir / (host + ".lxc.log")}
 lxc.log.level = WARN
 """
+    if memory_mib:
+        config += memory_limit_config(memory_mib, lab.state["lxcfs"]["mount"])
     (cdir / "config").write_text(config)
     lab.add_host(
         {
@@ -186,10 +200,65 @@ lxc.log.level = WARN
             "address": address,
             "port": 22,
             "started": time.time(),
+            "memory_mib": memory_mib,
         }
     )
     run(["lxc-start", "-P", str(lab.lxcpath), "-n", lxc_name, "-d"])
     run(["lxc-wait", "-P", str(lab.lxcpath), "-n", lxc_name, "-s", "RUNNING", "-t", "30"])
+
+
+def memory_controller_version() -> int:
+    """1 when this machine's memory controller sits on a cgroup v1 hierarchy (hybrid), else 2."""
+    with open("/proc/self/mounts") as mounts:
+        for line in mounts:
+            fields = line.split()
+            if len(fields) > 3 and fields[2] == "cgroup" and "memory" in fields[3].split(","):
+                return 1
+    return 2
+
+
+def memory_limit_config(memory_mib: int, lxcfs_mount: str) -> str:
+    """LXC settings that limit a container's memory (no swap beyond it) and show the limit as its MemTotal.
+
+    lxcfs answers reads of its ``proc/meminfo`` from the memory limit of the reader's cgroup; the bind mount
+    comes after LXC mounted the container's /proc (lxc.mount.auto), so it covers the kernel's file.
+    """
+    limit = memory_mib << 20
+    if memory_controller_version() == 1:
+        lines = [f"lxc.cgroup.memory.limit_in_bytes = {limit}"]
+        if any(Path("/sys/fs/cgroup/memory").glob("memory.memsw.limit_in_bytes")):
+            lines.append(f"lxc.cgroup.memory.memsw.limit_in_bytes = {limit}")
+    else:
+        lines = [f"lxc.cgroup2.memory.max = {limit}", "lxc.cgroup2.memory.swap.max = 0"]
+    lines.append(f"lxc.mount.entry = {lxcfs_mount}/proc/meminfo proc/meminfo none bind,optional 0 0")
+    return "\n".join(lines) + "\n"
+
+
+def start_lxcfs(lab: HostLab) -> None:
+    """Run the lab's own lxcfs (a FUSE file system) on ``<run dir>/lxcfs``; ``down`` stops and unmounts it.
+
+    One per lab, not the machine-wide /var/lib/lxcfs, so that labs come and go independently.
+    """
+    if not shutil.which("lxcfs"):
+        raise SystemExit("lab: containers with a memory size need lxcfs (tests/setup-env.sh --lab installs it)")
+    mount = lab.dir / "lxcfs"
+    mount.mkdir()
+    with open(lab.dir / "lxcfs.log", "a") as lxcfs_log:
+        proc = subprocess.Popen(
+            ["lxcfs", "--foreground", str(mount)],
+            stdin=subprocess.DEVNULL,
+            stdout=lxcfs_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    lab.state["lxcfs"] = {"pid": proc.pid, "mount": str(mount)}
+    lab.save()
+    deadline = time.monotonic() + 10
+    while not (mount / "proc" / "meminfo").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"lab: lxcfs did not mount {mount}: {(lab.dir / 'lxcfs.log').read_text()[-500:]}")
+        time.sleep(0.1)
+    log(f"lxcfs pid {proc.pid} on {mount}")
 
 
 def ssh(lab: HostLab, host: Dict[str, Any], command: str, timeout: int = 60) -> subprocess.CompletedProcess:
@@ -256,3 +325,58 @@ def rss_of(host: Dict[str, Any]) -> Optional[int]:
 
 def lab_cgroups_of(host: Dict[str, Any]) -> List[str]:
     return [p for p in lab_cgroups() if p.endswith("lxc.payload." + host["lxc_name"])]
+
+
+# -- one host down and up again: a host that becomes unreachable in the middle of a playbook ---------------------
+
+
+def lxc(lab: HostLab, command: str, host: Dict[str, Any], *args: str, check: bool = True) -> None:
+    run([f"lxc-{command}", "-P", str(lab.lxcpath), "-n", host["lxc_name"], *args], check=check, capture_output=True)
+
+
+def stop_host(lab: HostLab, host: Dict[str, Any]) -> None:
+    """Power the host off at once (a container's processes killed, the VM's QEMU ended): SSH to it then fails
+    (connection refused for a VM, no route to host for a container), so Ansible marks it UNREACHABLE."""
+    if host["kind"] == "ct":
+        lxc(lab, "unfreeze", host, check=False)
+        lxc(lab, "stop", host, "-k")
+    else:
+        stop_pid(host["pid"], str(lab.dir))
+    host["power"] = "stopped"
+    lab.save()
+
+
+def start_host(lab: HostLab, host: Dict[str, Any]) -> None:
+    """Boot a stopped host again (same name, address, port and key) and wait until systemd settles."""
+    if host.get("power", "running") != "stopped":
+        raise SystemExit(f"lab: {host['name']} is {host.get('power', 'running')}, not stopped")
+    host["started"] = time.time()
+    if host["kind"] == "ct":
+        lxc(lab, "start", host, "-d")
+        lxc(lab, "wait", host, "-s", "RUNNING", "-t", "30")
+    else:
+        host["pid"] = launch_qemu(lab, host["name"], host["argv"]).pid
+    host["power"] = "running"
+    lab.save()
+    host.update(wait_host(lab, host))
+    lab.save()
+
+
+def freeze_host(lab: HostLab, host: Dict[str, Any]) -> None:
+    """Freeze every process of the host (cgroup freezer; SIGSTOP of QEMU): TCP still connects, nothing answers,
+    as with a host that hangs; Ansible's SSH then fails on its timeouts."""
+    if host["kind"] == "ct":
+        lxc(lab, "freeze", host)
+    else:
+        os.kill(host["pid"], signal.SIGSTOP)
+    host["power"] = "frozen"
+    lab.save()
+
+
+def thaw_host(lab: HostLab, host: Dict[str, Any]) -> None:
+    if host["kind"] == "ct":
+        lxc(lab, "unfreeze", host)
+    else:
+        os.kill(host["pid"], signal.SIGCONT)
+    host["power"] = "running"
+    lab.save()

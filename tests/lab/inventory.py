@@ -12,6 +12,11 @@ from tests.lab.images import SUITES
 if TYPE_CHECKING:
     from tests.lab.hostlab import HostLab
 
+# A container that was stopped or frozen under an open SSH connection never answers again: without keepalives
+# Ansible's control master would wait for TCP to give up (many minutes). Not for VMs: a TCG guest in a global
+# OOM can be silent for longer than this, and a stopped VM's port on 127.0.0.1 refuses at once anyway.
+CONTAINER_SSH_OPTIONS = ["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
+
 
 def hostvars(lab: HostLab, host: Dict[str, Any]) -> Dict[str, Any]:
     return {
@@ -19,10 +24,12 @@ def hostvars(lab: HostLab, host: Dict[str, Any]) -> Dict[str, Any]:
         "ansible_port": host["port"],
         "ansible_user": "root",
         "ansible_ssh_private_key_file": str(lab.key),
-        "ansible_ssh_common_args": " ".join(SSH_OPTIONS[:8]),
+        "ansible_ssh_common_args": " ".join(SSH_OPTIONS[:8] + (CONTAINER_SSH_OPTIONS if host["kind"] == "ct" else [])),
         "ansible_python_interpreter": "/usr/bin/python3",
         "lab_kind": host["kind"],
         "lab_suite": host["suite"],
+        # the RAM the host sees: the VM's memory, the container's memory limit (null: this machine's RAM)
+        "lab_memory_mib": host.get("memory_mib"),
     }
 
 
