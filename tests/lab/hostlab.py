@@ -76,13 +76,6 @@ class HostLab:
         """Boot ``vms`` (suites) with ``memory`` MiB each and ``containers`` containers; ``container_memory``
         (MiB) limits the containers' memory in turn (512, 1024: ct01 512, ct02 1024, ct03 512, ...)."""
         started = time.monotonic()
-        wanted = [("vm", suite) for suite in dict.fromkeys(vms)]
-        if containers:
-            wanted.append(("ct", container_suite))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            images = dict(zip(wanted, pool.map(lambda w: build_image(*w), wanted)))
-        images_done = time.monotonic()
-
         self.dir.mkdir(parents=True)
         self.state = {"name": self.name, "created": time.time(), "hosts": [], "tool_version": TOOL_VERSION}
         self.save()
@@ -90,19 +83,31 @@ class HostLab:
         self.state["key"] = str(self.key)
         self.save()
 
+        planned_vms = []
         counts: Dict[str, int] = {}
         for suite in vms:
             counts[suite] = counts.get(suite, 0) + 1
-            host = f"vm-{suite}" if counts[suite] == 1 else f"vm-{suite}-{counts[suite]}"
-            hosts.start_vm(self, host, suite, images[("vm", suite)], memory, smp)
+            planned_vms.append((f"vm-{suite}" if counts[suite] == 1 else f"vm-{suite}-{counts[suite]}", suite))
+        planned = [name for name, _suite in planned_vms] + [f"ct{index:02d}" for index in range(1, containers + 1)]
+        wanted = [("vm", suite) for suite in dict.fromkeys(vms)]
         if containers:
-            self.start_bridge()
-            if container_memory:
-                hosts.start_lxcfs(self)
-            for index in range(1, containers + 1):
-                size = container_memory[(index - 1) % len(container_memory)] if container_memory else None
-                image = images[("ct", container_suite)]
-                hosts.start_container(self, f"ct{index:02d}", container_suite, image, index, size)
+            wanted.append(("ct", container_suite))
+        # Hosts start as soon as their image is there: a VM boots while the other images are still built.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            builds = {pool.submit(build_image, kind, suite): (kind, suite) for kind, suite in wanted}
+            for built in concurrent.futures.as_completed(builds):
+                kind, suite = builds[built]
+                image = built.result()
+                if kind == "vm":
+                    for host, vm_suite in planned_vms:
+                        if vm_suite == suite:
+                            hosts.start_vm(self, host, suite, image, memory, smp)
+                else:
+                    self.start_containers(containers, suite, image, container_memory)
+        images_done = time.monotonic()
+        with self.lock:
+            self.state["hosts"].sort(key=lambda host: planned.index(host["name"]))
+        self.save()
         hosts.wait_ready(self)
         self.state["ready_seconds"] = round(time.monotonic() - images_done, 1)
         self.state["up_seconds"] = round(time.monotonic() - started, 1)
@@ -110,8 +115,17 @@ class HostLab:
         inventory.write_inventory(self)
         log(
             f"lab {self.name!r} is up: {len(self.hosts)} hosts ready in {self.state['ready_seconds']}s "
-            f"(images {images_done - started:.0f}s); inventory: {self.inventory_file}"
+            f"(images and starts {images_done - started:.0f}s); inventory: {self.inventory_file}"
         )
+
+    def start_containers(self, count: int, suite: str, image: Path, memory: Sequence[int]) -> None:
+        """Start ct01..ctNN on the lab's bridge; ``memory`` (MiB) limits them in turn."""
+        self.start_bridge()
+        if memory:
+            hosts.start_lxcfs(self)
+        for index in range(1, count + 1):
+            size = memory[(index - 1) % len(memory)] if memory else None
+            hosts.start_container(self, f"ct{index:02d}", suite, image, index, size)
 
     def add_host(self, host: Dict[str, Any]) -> None:
         with self.lock:
