@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Prepare this checkout for running the collection and its tests on a Debian machine:
-#   - Debian packages (with --lab: also the lab's qemu, mmdebstrap, lxc)
+#   - Debian packages (with --lab: also the lab's qemu, mmdebstrap, lxc, lxcfs)
 #   - a virtual environment in .venv with the pinned tools of requirements-test.txt
 #   - the collection made visible to ansible as oomguard.memory under .cache/collections
 # Idempotent; safe to run again. Needs root for apt-get (skipped when everything is present).
@@ -19,7 +19,7 @@ for arg in "$@"; do
 done
 
 base_packages=(python3 python3-venv python3-pip git gzip grep procps shellcheck)
-lab_packages=(qemu-system-x86 qemu-utils mmdebstrap lxc openssh-client e2fsprogs iproute2 uidmap)
+lab_packages=(qemu-system-x86 qemu-utils mmdebstrap lxc lxcfs openssh-client e2fsprogs iproute2 uidmap)
 packages=("${base_packages[@]}")
 if $want_lab; then
     packages+=("${lab_packages[@]}")

@@ -38,8 +38,9 @@ set -eu
 nologin="--no-create-home --shell /usr/sbin/nologin"
 id -u {FORGERS["system"]} >/dev/null 2>&1 || useradd --system $nologin {FORGERS["system"]}
 id -u {FORGERS["regular"]} >/dev/null 2>&1 || useradd $nologin {FORGERS["regular"]}
-since=$(date -u -d '-2 sec' +%Y-%m-%dT%H:%M:%SZ)
-cursor=$(journalctl -n 0 --show-cursor -q | sed -n 's/^-- cursor: //p')
+start=$(date +%s)
+since=$(date -u -d "@$((start - 1))" +%Y-%m-%dT%H:%M:%SZ)
+sleep 1
 for user in {FORGERS["system"]} {FORGERS["regular"]}; do
     runuser -u "$user" -- logger -t kernel {shlex.quote(KERNEL_LINE)}
     runuser -u "$user" -- logger -t earlyoom {shlex.quote(EARLYOOM_LINE)}
@@ -47,12 +48,12 @@ for user in {FORGERS["system"]} {FORGERS["regular"]}; do
     runuser -u "$user" -- logger -t systemd-oomd {shlex.quote(OOMD_LINE)}
 done
 for _ in $(seq 30); do
-    n=$(journalctl --after-cursor="$cursor" -t kernel -t earlyoom -t systemd-oomd -o json | grep -c forged || true)
+    n=$(journalctl --since="@$start" -t kernel -t earlyoom -t systemd-oomd -o json | grep -c forged || true)
     [ "$n" -ge {2 * RECORDS_PER_FORGER} ] && break
     sleep 1
 done
 printf '{{"since": "%s", "records": [' "$since"
-journalctl --after-cursor="$cursor" -t kernel -t earlyoom -t systemd-oomd -o json \\
+journalctl --since="@$start" -t kernel -t earlyoom -t systemd-oomd -o json \\
     --output-fields=_UID,_TRANSPORT,SYSLOG_IDENTIFIER,MESSAGE | grep forged | paste -sd, -
 printf ']}}\\n'
 """
