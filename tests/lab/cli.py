@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional, Tuple
 
 from tests.lab import hosts, inventory
 from tests.lab.cleanup import leftovers_of, pid_alive
@@ -55,7 +55,7 @@ def teardown_on_failure(lab: HostLab) -> Iterator[None]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     lab = HostLab(args.name)
-    vms = [s for s in args.vms.split(",") if s] if args.vms else []
+    vms = vm_specs(args.vms)
     if not vms and not args.containers:
         raise SystemExit("lab: nothing to start (use --vms and/or --containers)")
     lab.ensure_absent()
@@ -167,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not command:
         raise SystemExit("lab: run needs a command after --")
     lab = HostLab(args.name)
-    vms = [s for s in args.vms.split(",") if s] if args.vms else []
+    vms = vm_specs(args.vms)
     rc = 1
     lab.ensure_absent()
     with teardown_on_failure(lab):
@@ -190,6 +190,17 @@ def memory_sizes(text: str) -> List[int]:
             raise argparse.ArgumentTypeError(f"not a memory size: {word!r} (e.g. 512M, 1G)")
         sizes.append(int(match.group(1)) * (1024 if match.group(2).upper() == "G" else 1))
     return sizes
+
+
+def vm_specs(text: str) -> List[Tuple[str, Optional[int]]]:
+    """'bookworm:512M,trixie' -> [('bookworm', 512), ('trixie', None)]: suites, each with its own memory or not."""
+    specs = []
+    for word in filter(None, text.split(",")):
+        suite, _colon, size = word.partition(":")
+        if suite not in SUITES:
+            raise SystemExit(f"lab: unknown suite {suite!r} in --vms (known: {', '.join(SUITES)})")
+        specs.append((suite, memory_sizes(size)[0] if size else None))
+    return specs
 
 
 def cmd_power(args: argparse.Namespace) -> int:
@@ -217,7 +228,11 @@ def parser() -> argparse.ArgumentParser:
     named.add_argument("--name", default=argparse.SUPPRESS, help="lab name (as before the command)")
 
     def host_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--vms", default="", help="comma-separated suites of VM hosts, e.g. bookworm,trixie")
+        p.add_argument(
+            "--vms",
+            default="",
+            help="comma-separated suites of VM hosts, each with its own memory or not, e.g. bookworm:512M,trixie",
+        )
         p.add_argument("--containers", type=int, default=0, help="number of LXC container hosts")
         p.add_argument("--container-suite", default="bookworm", choices=SUITES)
         p.add_argument("--memory", type=int, default=hosts.VM_MEMORY_MIB, help="VM memory in MiB (default: 1024)")

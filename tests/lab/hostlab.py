@@ -11,7 +11,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tests.lab import hosts, inventory
 from tests.lab.cleanup import (
@@ -66,15 +66,15 @@ class HostLab:
     # -- up -------------------------------------------------------------------------------------
     def up(
         self,
-        vms: List[str],
+        vms: Sequence[Tuple[str, Optional[int]]],
         containers: int,
         container_suite: str,
         memory: int,
         smp: int,
         container_memory: Sequence[int] = (),
     ) -> None:
-        """Boot ``vms`` (suites) with ``memory`` MiB each and ``containers`` containers; ``container_memory``
-        (MiB) limits the containers' memory in turn (512, 1024: ct01 512, ct02 1024, ct03 512, ...)."""
+        """Boot ``vms`` ((suite, MiB or None for ``memory``) each) and ``containers`` containers;
+        ``container_memory`` (MiB) limits the containers' memory in turn (512, 1024: ct01 512, ct02 1024, ...)."""
         started = time.monotonic()
         self.dir.mkdir(parents=True)
         self.state = {"name": self.name, "created": time.time(), "hosts": [], "tool_version": TOOL_VERSION}
@@ -85,11 +85,12 @@ class HostLab:
 
         planned_vms = []
         counts: Dict[str, int] = {}
-        for suite in vms:
+        for suite, size in vms:
             counts[suite] = counts.get(suite, 0) + 1
-            planned_vms.append((f"vm-{suite}" if counts[suite] == 1 else f"vm-{suite}-{counts[suite]}", suite))
-        planned = [name for name, _suite in planned_vms] + [f"ct{index:02d}" for index in range(1, containers + 1)]
-        wanted = [("vm", suite) for suite in dict.fromkeys(vms)]
+            name = f"vm-{suite}" if counts[suite] == 1 else f"vm-{suite}-{counts[suite]}"
+            planned_vms.append((name, suite, size or memory))
+        planned = [vm[0] for vm in planned_vms] + [f"ct{index:02d}" for index in range(1, containers + 1)]
+        wanted = [("vm", suite) for suite in dict.fromkeys(suite for suite, _size in vms)]
         if containers:
             wanted.append(("ct", container_suite))
         # Hosts start as soon as their image is there: a VM boots while the other images are still built.
@@ -99,9 +100,9 @@ class HostLab:
                 kind, suite = builds[built]
                 image = built.result()
                 if kind == "vm":
-                    for host, vm_suite in planned_vms:
+                    for host, vm_suite, vm_memory in planned_vms:
                         if vm_suite == suite:
-                            hosts.start_vm(self, host, suite, image, memory, smp)
+                            hosts.start_vm(self, host, suite, image, vm_memory, smp)
                 else:
                     self.start_containers(containers, suite, image, container_memory)
         images_done = time.monotonic()
