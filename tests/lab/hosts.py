@@ -348,8 +348,10 @@ def stop_host(lab: HostLab, host: Dict[str, Any]) -> None:
 
 def start_host(lab: HostLab, host: Dict[str, Any]) -> None:
     """Boot a stopped host again (same name, address, port and key) and wait until systemd settles."""
-    if host.get("power", "running") != "stopped":
-        raise SystemExit(f"lab: {host['name']} is {host.get('power', 'running')}, not stopped")
+    if host.get("power", "running") == "running":
+        return  # nothing to do: `start` after a `stop` that did not happen (or twice) is not an error
+    if host["power"] == "frozen":
+        raise SystemExit(f"lab: {host['name']} is frozen: thaw it instead")
     host["started"] = time.time()
     if host["kind"] == "ct":
         lxc(lab, "start", host, "-d")
