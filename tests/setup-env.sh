@@ -4,7 +4,7 @@
 #   (always)   Debian packages; .venv with the newest supported ansible-core and the pinned test tools
 #              (requirements-test.txt); the collection made visible to ansible as oomguard.memory under
 #              .cache/collections
-#   --lab      also the lab's Debian packages (qemu, mmdebstrap, lxc, ...)
+#   --lab      also the lab's Debian packages (qemu, mmdebstrap, lxc, lxcfs, ...)
 #   --browser  also chromium, which the tests of report.html and the report benchmark open it in (the report
 #              itself needs no browser)
 #   --matrix   also the oldest supported ansible-core in .cache/venvs/ansible-core-oldest, and every managed-node
@@ -50,6 +50,7 @@ lab_packages=(
     qemu-utils
     mmdebstrap
     lxc
+    lxcfs
     openssh-client
     e2fsprogs
     iproute2

@@ -3,6 +3,6 @@
 
 import sys
 
-from tests.lab.lab import main
+from tests.lab.cli import main
 
 sys.exit(main())

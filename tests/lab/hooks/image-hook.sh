@@ -29,6 +29,16 @@ for unit in apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-
     ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
 done
 
+# The userspace OOM killers and sysstat are installed for the roles to turn on; an image starts
+# none of them. earlyoom and systemd-oomd enable themselves when installed (sysstat does not: its
+# debconf default is off), so they are disabled here, not masked: `systemctl enable --now` works.
+for unit in earlyoom.service systemd-oomd.service systemd-oomd.socket sysstat.service \
+    sysstat-collect.timer sysstat-summary.timer; do
+    if [ -e "$rootfs/lib/systemd/system/$unit" ] || [ -e "$rootfs/usr/lib/systemd/system/$unit" ]; then
+        chroot "$rootfs" systemctl disable --quiet "$unit"
+    fi
+done
+
 # Not a first boot: a first boot (empty /etc/machine-id) applies presets and runs first-boot units.
 # The lab gives every host its own id at boot (systemd.machine_id= for VMs, /etc/machine-id in the
 # container's overlay). ConditionNeedsUpdate= units (hwdb, ldconfig, catalog) are done here, once.

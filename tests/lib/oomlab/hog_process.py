@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Memory hog for real kernel OOM tests. Started by ``oomlab.start_hog()``; not meant to be imported.
+"""Memory hog for real kernel OOM tests. Started by ``oomlab.start_hog()`` (hogs.py); not meant to be imported.
 
 Standard library only, so any python3 (the venv's or the system's) can run it.
 
