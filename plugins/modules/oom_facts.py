@@ -32,12 +32,20 @@ options:
   log_sources:
     description:
       - Live log sources of the host to read kills from.
-      - V(journal) reads kernel, systemd-oomd, earlyoom and PID 1 messages of every boot the journal retains.
-      - V(kmsg) reads the kernel ring buffer from C(/dev/kmsg) (current boot only).
-      - V(dmesg) runs C(dmesg) (current boot only).
+      - V(journal) reads kernel, systemd-oomd, earlyoom and service manager records of every boot the journal
+        retains. It checks who wrote each record from the fields journald sets itself, which no client can forge,
+        a kernel kill only from C(_TRANSPORT=kernel), systemd-oomd and earlyoom kills only from their own system
+        units (C(_SYSTEMD_UNIT=systemd-oomd.service) or C(earlyoom.service)) run by a system user (root,
+        C(systemd-oom), or a DynamicUser), and unit lines only from PID 1 (or a user's own service manager, for
+        that user's units). Records that fail the check, such as a user's C(logger -t kernel) or an C(earlyoom)
+        identifier on a user's process, are never kills; they are counted in RV(ansible_facts.oom.untrusted_records).
+      - V(kmsg) reads the kernel ring buffer from C(/dev/kmsg) (current boot only), and V(dmesg) runs C(dmesg)
+        (current boot only). Both hold kernel records only, which only the kernel and root can write.
       - V(syslog) reads C(/var/log/syslog), C(/var/log/messages) or C(/var/log/kern.log), rotated and compressed
-        ones included.
-      - V(auto) uses the first of V(journal), V(kmsg), V(dmesg) and V(syslog) that the host has and can be read.
+        ones included. Syslog text carries no facility, so a C(kernel:) line written by any local user with
+        C(logger -t kernel) cannot be told from the kernel's own; treat kills read from it as untrusted.
+      - V(auto) uses the first of V(journal), V(kmsg), V(dmesg) and V(syslog) that the host has and can be read, so
+        syslog files are read only where neither the journal nor the kernel ring buffer can be.
       - An empty list reads no live log, for example to analyse only O(log_paths).
     type: list
     elements: str
@@ -46,9 +54,17 @@ options:
   log_paths:
     description:
       - Extra log files on the managed host to analyse, plain or gzip-compressed.
-      - Any format is recognised, raw C(/dev/kmsg) records, C(dmesg) with or without C(-T) in any locale,
-        C(journalctl) short, short-iso, short-precise and short-monotonic output, and syslog files.
-      - This is how a log copied from another machine is analysed.
+      - Each entry must be the absolute path of a regular file. A relative path (it would resolve in Ansible's
+        temporary directory), a missing path, a directory, a device, a FIFO or a socket fails the task with a
+        message naming the path, before anything is read. One file listed twice, or under two names, is read once.
+      - Any text format is recognised, raw C(/dev/kmsg) records, C(dmesg) with or without C(-T) in any locale,
+        C(journalctl) short, short-iso, short-precise and short-monotonic output, syslog files, and earlyoom's own
+        output. A file in no known format is reported with status V(unrecognized) and a warning, not as a source
+        with no kills.
+      - A truncated or corrupt gzip file gives the kills read before the damage, with status V(partial) and a
+        warning. At most 1 GiB of decompressed text is read from one gzip file (status V(partial) and a warning
+        beyond it).
+      - This is how a log copied from another machine is analysed. Its records are as trustworthy as the file.
     type: list
     elements: path
     default: []
@@ -83,11 +99,19 @@ notes:
     every process's cgroup.
   - Timestamps are ISO 8601 with the zone. Lines that carry a time without a zone (classic syslog, C(dmesg -T)) are
     read in the managed host's local time zone; syslog lines carry no year, which is taken from the file's
-    modification time. For C(kmsg) and C(dmesg) the time is derived from the kernel's seconds since boot, which is
-    approximate after a suspend.
+    modification time. For C(kmsg) and C(dmesg) the time is derived from the kernel's seconds since boot and the
+    boot time in C(/proc/stat), which is approximate after a suspend.
   - A kill is counted only from its C(Killed process) line (or the earlyoom and systemd-oomd kill lines), never from an
     C(invoked oom-killer) header or a C(Kill process ... or sacrifice child) candidate line. The same kill read twice
-    (C(memory.oom.group) reprints, or the same record in two sources) is counted once.
+    (C(memory.oom.group) reprints, the same line twice in one file, or the same record in two sources) is counted
+    once. An OOM kernel panic is reported when its line follows the OOM report (its header, or C(Out of memory and
+    no killable processes)) with no kill after it.
+  - Log text is treated as hostile. Every line is cut to 16 KiB before it is parsed, and parsing takes time
+    linear in the line's length; files are read in fixed-size blocks, so memory does not grow with the logs.
+    Strings in kill records are capped, C(comm) at 64 characters, C(message), C(cmdline) and cgroup paths at 512.
+    At most 10000 kills are kept in RV(ansible_facts.oom.kills).
+  - Each kill has a stable C(id). Kernel kills read with the kernel's own time (the journal, C(kmsg), C(dmesg), or
+    a C([seconds]) prefix) get the same id from every such source and on every run.
   - Keys that contain dots or dashes, such as C(vm.panic_on_oom) and C(systemd-oomd), need bracket notation,
     for example C(ansible_facts['oom']['sysctl']['vm.panic_on_oom']).
 seealso:
@@ -336,15 +360,11 @@ from ansible_collections.oomguard.memory.plugins.module_utils._cgroup import (
     oom_counters,
     unified_mount,
 )
-from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import OomLogParser, parse_iso
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import parse_iso
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import (
-    SourceUnavailable,
+    LogPathError,
     current_boot_id,
-    read_dmesg,
-    read_journal,
-    read_kmsg,
-    read_log_file,
-    read_syslog,
+    gather_logs,
 )
 from ansible_collections.oomguard.memory.plugins.module_utils._proc import top_by_oom_score
 from ansible_collections.oomguard.memory.plugins.module_utils._systemd import (
@@ -354,7 +374,6 @@ from ansible_collections.oomguard.memory.plugins.module_utils._systemd import (
 )
 from ansible_collections.oomguard.memory.plugins.module_utils._unit_name import UnitNameError, validate_unit_name
 
-AUTO_ORDER = ("journal", "kmsg", "dmesg", "syslog")
 MEMINFO_KEYS = ("MemTotal", "MemAvailable", "MemFree", "SwapTotal", "SwapFree", "CommitLimit", "Committed_AS")
 SYSCTLS = (
     "vm.overcommit_memory",
@@ -451,52 +470,20 @@ class OomFacts:
         self.params = module.params
         self.sources = {}
         self.since = None
-        self.parser = None
+        self.kill_count_by_unit = {}
         self.killer_units = {}
-        self.bin = {name: module.get_bin_path(name) for name in ("journalctl", "dmesg", "grep", "gzip", "systemctl")}
-
-    def source_failed(self, name, exc):
-        self.sources[name] = {"status": exc.status, "detail": exc.reason, "kills": None}
-
-    def read_live_source(self, name):
-        grep, gzip_bin = self.bin["grep"], self.bin["gzip"]
-        warnings = []
-        detail = ""
-        if name == "journal":
-            warnings = read_journal(self.parser, self.bin["journalctl"], self.since)
-        elif name == "kmsg":
-            read_kmsg(self.parser)
-        elif name == "dmesg":
-            read_dmesg(self.parser, self.bin["dmesg"])
-        elif name == "syslog":
-            detail = "read " + ", ".join(read_syslog(self.parser, grep, gzip_bin))
-        for warning in warnings:
-            self.module.warn(warning)
-        self.sources[name] = {"status": "ok", "detail": detail, "kills": None}
+        self.bin = {name: module.get_bin_path(name) for name in ("systemctl",)}
 
     def read_logs(self):
-        requested = self.params["log_sources"]
-        chosen = []
-        for name in requested:
-            if name == "auto":
-                chosen.extend(source for source in AUTO_ORDER if source not in chosen)
-            elif name not in chosen:
-                chosen.append(name)
-        auto = "auto" in requested
-        for name in chosen:
-            try:
-                self.read_live_source(name)
-            except SourceUnavailable as exc:
-                self.source_failed(name, exc)
-                continue
-            if auto and name in AUTO_ORDER:
-                break
-        for path in self.params["log_paths"]:
-            try:
-                read_log_file(self.parser, path, path, self.bin["grep"], self.bin["gzip"])
-                self.sources[path] = {"status": "ok", "detail": "", "kills": None}
-            except SourceUnavailable as exc:
-                self.source_failed(path, exc)
+        """The log part of the facts (kills, counters, sources), from _oom_sources.gather_logs()."""
+        params = self.params
+        try:
+            logs = gather_logs(self.module, params["log_sources"], params["log_paths"], self.since, params["max_kills"])
+        except LogPathError as exc:
+            self.module.fail_json(msg=to_text(exc))
+        self.sources = logs["sources"]
+        self.kill_count_by_unit = logs["kill_count_by_unit"]
+        return logs
 
     def read_units(self, kills):
         systemctl = self.bin["systemctl"]
@@ -520,7 +507,7 @@ class OomFacts:
         for unit in sorted(wanted):
             if unit in found:
                 units[unit] = found[unit]
-                units[unit]["oom_kills"] = self.parser.kill_count_by_unit.get(unit, 0)
+                units[unit]["oom_kills"] = self.kill_count_by_unit.get(unit, 0)
         return True, units
 
     def userspace_killers(self, running_comms):
@@ -557,7 +544,8 @@ class OomFacts:
         """Kernel kills of this boot that the counters saw but no live log shows (None when unknown)."""
         if vmstat_oom_kill is None or self.since is not None:
             return None
-        if not any(self.sources.get(name, {}).get("status") == "ok" for name in ("journal", "kmsg", "dmesg")):
+        live = ("journal", "kmsg", "dmesg")
+        if not any(self.sources.get(name, {}).get("status") in ("ok", "partial") for name in live):
             return None
         logged = kernel_kills_by_boot.get(current_boot_id(), 0)
         return max(vmstat_oom_kill - logged, 0)
@@ -578,24 +566,8 @@ class OomFacts:
                 self.since = parse_since(params["since"])
             except ValueError as exc:
                 self.module.fail_json(msg=to_text(exc))
-        self.parser = OomLogParser(max_kills=params["max_kills"], since=self.since)
-        self.read_logs()
-        parsed = self.parser.result()
-        kills = parsed["kills"]
-        for name, status in self.sources.items():
-            if status["status"] == "ok":
-                status["kills"] = parsed["kill_count_by_source"].get(name, 0)
-        unavailable = [name for name, status in self.sources.items() if status["status"] != "ok"]
-        for name in unavailable:
-            if name in self.params["log_paths"] or "auto" not in params["log_sources"]:
-                self.module.warn("log source %s: %s" % (name, self.sources[name]["detail"]))
-        if "auto" in params["log_sources"] and not any(
-            status["status"] == "ok" for name, status in self.sources.items() if name in AUTO_ORDER
-        ):
-            self.module.warn(
-                "no live log source could be read (%s); OOM kills before now are unknown"
-                % "; ".join(self.sources[name]["detail"] for name in AUTO_ORDER if name in self.sources)
-            )
+        logs = self.read_logs()
+        kills = logs["kills"]
         version = cgroup_version()
         running_comms = set()
         processes = top_by_oom_score(params["top_processes"], seen_comms=running_comms)
@@ -603,12 +575,20 @@ class OomFacts:
         counters = self.counters(kills, units, version)
         return {
             "kills": kills,
-            "kill_count": parsed["kill_count"],
-            "kill_count_by_killer": parsed["kill_count_by_killer"],
+            "kill_count": logs["kill_count"],
+            "kill_count_by_killer": logs["kill_count_by_killer"],
+            "kill_count_by_kind": logs["kill_count_by_kind"],
+            "kill_count_by_unit": logs["kill_count_by_unit"],
+            "kill_count_by_source": logs["kill_count_by_source"],
+            "kill_count_by_host": logs["kill_count_by_host"],
+            "host_scope_kill_count": logs["host_scope_kill_count"],
+            "untrusted_records": logs["untrusted_records"],
+            "no_killable_count": logs["no_killable_count"],
+            "oldest_record": logs["oldest_record"],
             "kills_missing_from_logs": self.missing_from_logs(
-                counters["vmstat_oom_kill"], parsed["kernel_kills_by_boot"]
+                counters["vmstat_oom_kill"], logs["kernel_kills_by_boot"]
             ),
-            "oom_panics": parsed["panics"],
+            "oom_panics": logs["oom_panics"],
             "counters": counters,
             "memory": read_meminfo(),
             "pressure": read_pressure(),
@@ -618,8 +598,8 @@ class OomFacts:
             "units": units,
             "userspace_killers": self.userspace_killers(running_comms),
             "systemd_running": systemd_running,
-            "sources": self.sources,
-            "sources_unavailable": unavailable,
+            "sources": logs["sources"],
+            "sources_unavailable": logs["sources_unavailable"],
             "since": self.since.isoformat() if self.since else None,
         }
 

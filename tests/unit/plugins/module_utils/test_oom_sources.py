@@ -1,7 +1,10 @@
 # Copyright (c) oomguard.memory contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Tests of the log sources: files via grep and via the Python prefilter, gzip, syslog rotation, journal, dmesg."""
+"""Tests of the log sources: log_paths checks, the block reader, gzip, syslog rotation, journal provenance, dmesg.
+
+Every log line here is invented (pid 4242, comm worker, host vm-1, uid 1001).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import gzip
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import time
@@ -18,10 +22,13 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.oomguard.memory.plugins.module_utils import _oom_sources
-from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import OomLogParser
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import MAX_LINE_CHARS, OomLogParser
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import (
+    LogPathError,
     SourceUnavailable,
-    filtered_file_lines,
+    check_log_paths,
+    journal_line,
+    journal_provenance,
     read_dmesg,
     read_journal,
     read_kmsg,
@@ -31,17 +38,13 @@ from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources impor
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "oom_logs"
-GREP = shutil.which("grep")
-GZIP = shutil.which("gzip")
 MTIME = datetime.datetime(2026, 3, 10, 12, 0, 0, tzinfo=datetime.timezone.utc).timestamp()
 KILLED = (
     "Out of memory: Killed process 4242 (worker) total-vm:2097152kB, anon-rss:1048576kB, file-rss:512kB,"
     " shmem-rss:0kB, UID:1001 pgtables:2100kB oom_score_adj:0"
 )
-READERS = [
-    pytest.param({"grep": GREP, "gzip_bin": GZIP}, id="grep", marks=pytest.mark.skipif(not GREP, reason="no grep")),
-    pytest.param({"grep": None, "gzip_bin": None}, id="python"),
-]
+# The whole file in one block, and blocks of 64 bytes: every line crosses a block boundary somewhere.
+BLOCKS = [pytest.param(None, id="one-block"), pytest.param(64, id="64-byte-blocks")]
 
 
 @pytest.fixture(autouse=True)
@@ -53,22 +56,27 @@ def utc_zone(monkeypatch):
     time.tzset()
 
 
+@pytest.fixture(params=BLOCKS)
+def block_size(request, monkeypatch):
+    if request.param is not None:
+        monkeypatch.setattr(_oom_sources, "BLOCK_SIZE", request.param)
+    return request.param
+
+
 def copy_fixture(name, directory, target=None, compress=False):
     path = directory / (target or name)
     data = (FIXTURES / name).read_bytes()
-    if compress:
-        with gzip.open(path, "wb") as handle:
-            handle.write(data)
-    else:
-        path.write_bytes(data)
+    path.write_bytes(gzip.compress(data) if compress else data)
     os.utime(path, (MTIME, MTIME))
     return path
 
 
-def read(path, reader, kernel_only=False, source="f"):
-    parser = OomLogParser()
-    read_log_file(parser, str(path), source, kernel_only=kernel_only, **reader)
-    return parser.result()
+def read(path, kernel_only=False, source="f", **kwargs):
+    parser = OomLogParser(**kwargs)
+    status = read_log_file(parser, str(path), source, kernel_only=kernel_only)
+    result = parser.result()
+    result["status"] = status
+    return result
 
 
 def brief(result):
@@ -77,36 +85,37 @@ def brief(result):
     ]
 
 
-# Fixtures: exact results, identical with grep and with the Python prefilter
+def without_source(result):
+    """A result with the keys that name the source or the reader removed, to compare readers."""
+    kills = [{key: value for key, value in kill.items() if key not in ("source",)} for kill in result["kills"]]
+    return kills, result["kill_count"], result["kill_count_by_kind"], result["oom_panics"] and len(result["oom_panics"])
 
 
-@pytest.mark.skipif(not GREP or not GZIP, reason="needs grep and gzip")
-@pytest.mark.parametrize(
-    ("name", "kernel_only"),
-    [("dmesg-6.18-memcg-v1.log", True), ("syslog-debian.log", False), ("kmsg-raw.log", True)],
-)
-@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gz"])
-def test_grep_and_python_give_identical_results(tmp_path, name, kernel_only, compress):
-    path = copy_fixture(name, tmp_path, name + (".gz" if compress else ""), compress)
-    by_grep = read(path, {"grep": GREP, "gzip_bin": GZIP}, kernel_only)
-    by_python = read(path, {"grep": None, "gzip_bin": None}, kernel_only)
-    assert by_grep == by_python
-    assert by_grep["kill_count"] >= 1
-    grep_lines = list(filtered_file_lines(str(path), GREP, GZIP))
-    python_lines = list(filtered_file_lines(str(path), None, None))
-    assert grep_lines == python_lines
+# Fixtures: exact results, whatever the block size
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_dmesg_fixture_of_a_6_18_memcg_v1_report(tmp_path, reader):
-    result = read(copy_fixture("dmesg-6.18-memcg-v1.log", tmp_path), reader, kernel_only=True, source="dmesg")
+@pytest.mark.usefixtures("block_size")
+def test_dmesg_fixture_of_a_6_18_memcg_v1_report(tmp_path):
+    result = read(copy_fixture("dmesg-6.18-memcg-v1.log", tmp_path), kernel_only=True, source="dmesg")
     assert result["kill_count"] == 2
     first, second = result["kills"]
-    assert {key: value for key, value in first.items() if key != "message"} == {
+    assert {key: value for key, value in first.items() if key not in ("message", "id")} == {
         "killer": "kernel",
+        "kind": "memcg",
+        "scope": "local",
+        "host": None,
+        "boot_id": None,
         "pid": 4242,
         "comm": "oomguard-hog",
         "uid": 0,
+        "unit": None,
+        "cgroup": "/oomguard-test-4242ab",
+        "container": None,
+        "python": False,
+        "timestamp": None,
+        "uptime_s": 212.400513,
+        "source": "dmesg",
+        "rss_kb": 73216 + 6648,
         "anon_rss_kb": 73216,
         "file_rss_kb": 6648,
         "shmem_rss_kb": 0,
@@ -116,16 +125,20 @@ def test_dmesg_fixture_of_a_6_18_memcg_v1_report(tmp_path, reader):
         "constraint": "CONSTRAINT_MEMCG",
         "oom_memcg": "/oomguard-test-4242ab",
         "task_memcg": "/oomguard-test-4242ab",
-        "unit": None,
-        "container": None,
         "trigger_comm": "oomguard-hog",
         "trigger_pid": 4242,
-        "kind": "memcg",
         "oom_group": None,
-        "timestamp": None,
-        "uptime_s": 212.400513,
-        "source": "dmesg",
         "reaped_anon_rss_kb": 0,
+        "reason": None,
+        "queued": None,
+        "pressure_cgroup": None,
+        "pressure_pct": None,
+        "pressure_limit_pct": None,
+        "pressure_duration": None,
+        "processes": None,
+        "signal": None,
+        "oom_score": None,
+        "cmdline": None,
     }
     # Rate-limited: no header, no summary; the context still says memcg.
     assert (second["pid"], second["uid"], second["oom_score_adj"], second["trigger_comm"], second["oom_memcg"]) == (
@@ -136,12 +149,15 @@ def test_dmesg_fixture_of_a_6_18_memcg_v1_report(tmp_path, reader):
         None,
     )
     assert (second["kind"], second["constraint"], second["reaped_anon_rss_kb"]) == ("memcg", "CONSTRAINT_MEMCG", 12)
-    assert result["panics"] == []
+    assert result["oom_panics"] == []
+    assert result["status"] == "ok"
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_syslog_fixture(tmp_path, reader):
-    result = read(copy_fixture("syslog-debian.log", tmp_path), reader, source="/var/log/syslog")
+@pytest.mark.usefixtures("block_size")
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gz"])
+def test_syslog_fixture(tmp_path, compress):
+    name = "syslog-debian.log"
+    result = read(copy_fixture(name, tmp_path, name + (".gz" if compress else ""), compress), source="syslog")
     assert brief(result) == [
         ("kernel", 4242, "worker", "2026-03-03T10:11:10+00:00", 5123.10051),
         ("systemd-oomd", None, None, "2026-03-03T10:20:00+00:00", None),
@@ -149,13 +165,20 @@ def test_syslog_fixture(tmp_path, reader):
         ("kernel", 4400, "db writer", "2026-03-03T10:40:00+00:00", 6000.0),
     ]
     kernel, oomd, earlyoom, global_kill = result["kills"]
-    assert (kernel["unit"], kernel["constraint"], kernel["trigger_pid"], kernel["kind"]) == (
+    assert (kernel["unit"], kernel["constraint"], kernel["trigger_pid"], kernel["kind"], kernel["host"]) == (
         "worker.service",
         "CONSTRAINT_MEMCG",
         4242,
         "memcg",
+        "vm-1",
     )
-    assert (oomd["unit"], oomd["processes"], oomd["pressure_pct"]) == ("app-build-4242.scope", 7, 71.23)
+    assert (oomd["unit"], oomd["processes"], oomd["pressure_pct"], oomd["kind"], oomd["queued"]) == (
+        "app-build-4242.scope",
+        7,
+        71.23,
+        "systemd-oomd",
+        False,
+    )
     assert (earlyoom["signal"], earlyoom["uid"], earlyoom["oom_score_adj"], earlyoom["rss_kb"]) == (
         "SIGTERM",
         1001,
@@ -170,11 +193,13 @@ def test_syslog_fixture(tmp_path, reader):
     )
     assert result["kill_count_by_killer"] == {"kernel": 2, "systemd-oomd": 1, "earlyoom": 1}
     assert result["kill_count_by_unit"] == {"worker.service": 1, "app-build-4242.scope": 1}
+    assert result["kill_count_by_host"] == {"vm-1": 4}
+    assert result["oldest_record"] == "2026-03-03T10:00:01+00:00"
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_kmsg_dump_skips_dictionary_lines_and_user_records(tmp_path, reader):
-    result = read(copy_fixture("kmsg-raw.log", tmp_path), reader, kernel_only=True)
+@pytest.mark.usefixtures("block_size")
+def test_kmsg_dump_skips_dictionary_lines_and_user_records(tmp_path):
+    result = read(copy_fixture("kmsg-raw.log", tmp_path), kernel_only=True)
     kill = result["kills"][0]
     assert result["kill_count"] == 1
     assert (kill["pid"], kill["uptime_s"], kill["trigger_pid"], kill["unit"], kill["constraint"]) == (
@@ -186,8 +211,8 @@ def test_kmsg_dump_skips_dictionary_lines_and_user_records(tmp_path, reader):
     )
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_non_utf8_and_binary_garbage_is_tolerated(tmp_path, reader):
+@pytest.mark.usefixtures("block_size")
+def test_non_utf8_and_binary_garbage_is_tolerated(tmp_path):
     path = tmp_path / "garbage.log"
     path.write_bytes(
         b"\x00\x01\x02binary\xff\xfe\x00 kill \x00\x00\n"
@@ -199,7 +224,7 @@ def test_non_utf8_and_binary_garbage_is_tolerated(tmp_path, reader):
         + b"\n[ 12.000000] Memory cgroup out of memory: Killed process 4243 (ok) total-vm:1kB\r\n"
         + b"[ 13.000000] Killed process 4244 (last\xc3\xa9)"  # no final newline
     )
-    result = read(path, reader, kernel_only=True)
+    result = read(path, kernel_only=True)
     assert [(kill["pid"], kill["comm"], kill["total_vm_kb"]) for kill in result["kills"]] == [
         (4242, "w\\xffrk", 10),
         (4243, "ok", 1),
@@ -208,55 +233,103 @@ def test_non_utf8_and_binary_garbage_is_tolerated(tmp_path, reader):
     assert result["kills"][0]["uid"] == 1001
 
 
-@pytest.mark.skipif(not GREP, reason="no grep")
-def test_prefilter_identical_on_unicode_case_folding(tmp_path):
-    """Bug fixed: the last line (no newline) was matched with Unicode lower() (KELVIN SIGN: k), the rest as ASCII."""
-    path = tmp_path / "kelvin.log"
-    path.write_bytes("first \u212aill line\nlast \u212aill line".encode())
-    assert list(filtered_file_lines(str(path), GREP)) == list(filtered_file_lines(str(path), None)) == []
+# Over-long lines: cut before parsing, memory bounded
 
 
-# Unreadable and absent paths
+@pytest.mark.usefixtures("block_size")
+def test_over_long_line_is_cut_and_the_next_lines_still_read(tmp_path):
+    long_killed = "[ 9.000000] Out of memory: Killed process 4241 (" + "x" * (3 * MAX_LINE_CHARS) + ") total-vm:1kB"
+    late_needle = "[ 9.500000] " + "y" * MAX_LINE_CHARS + " Killed process 4999 (hidden)"
+    path = tmp_path / "long.log"
+    path.write_text("\n".join([long_killed, late_needle, "[ 10.000000] " + KILLED, ""]))
+    result = read(path, kernel_only=True)
+    # The first line counts from its first 16 KiB (comm cut); the needle beyond the cut is never read.
+    assert [(kill["pid"], kill["comm"]) for kill in result["kills"]] == [(4241, None), (4242, "worker")]
+    assert len(result["kills"][0]["message"]) == 512
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_absent_path(tmp_path, reader):
-    with pytest.raises(SourceUnavailable) as caught:
-        read(tmp_path / "missing.log", reader)
-    assert caught.value.status == "absent"
-    assert caught.value.reason == "%s does not exist" % (tmp_path / "missing.log")
+# Unreadable, damaged and unrecognised files
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_directory_path(tmp_path, reader):
-    """Bug fixed: open() ran before the directory check, so the reason was a bare 'Is a directory'."""
-    with pytest.raises(SourceUnavailable) as caught:
-        read(tmp_path, reader)
-    assert caught.value.status == "unreadable"
-    assert caught.value.reason == "%s is a directory, not a log file" % tmp_path
+def test_damaged_gzip_gives_the_kills_before_the_damage(tmp_path):
+    data = gzip.compress(("kernel: %s\n" % KILLED).encode() + b"noise line\n" * 20000)
+    truncated = tmp_path / "kern.log.1.gz"
+    truncated.write_bytes(data[: len(data) - 40])
+    warnings = []
+    parser = OomLogParser()
+    assert read_log_file(parser, str(truncated), "f", warnings=warnings) == "partial"
+    assert parser.result()["kill_count"] == 1
+    assert len(warnings) == 1
+    assert warnings[0].startswith("%s is truncated after " % truncated)
+    assert warnings[0].endswith("; the kills before the damage are counted")
+    corrupt = tmp_path / "syslog.2.gz"
+    corrupt.write_bytes(data[:200] + b"\xff" * 64 + data[264:])
+    warnings = []
+    parser = OomLogParser()
+    assert read_log_file(parser, str(corrupt), "g", warnings=warnings) == "partial"
+    assert "is corrupt after" in warnings[0] or "is truncated after" in warnings[0]
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_broken_gzip(tmp_path, reader):
+def test_gzip_that_is_only_garbage_is_unreadable(tmp_path):
     path = tmp_path / "syslog.2.gz"
     path.write_bytes(b"\x1f\x8b\x08\x00" + b"this is not deflate data at all" * 10)
     with pytest.raises(SourceUnavailable) as caught:
-        read(path, reader)
+        read_log_file(OomLogParser(), str(path), "f")
     assert caught.value.status == "unreadable"
     assert str(path) in caught.value.reason
-    assert any(word in caught.value.reason for word in ("corrupt", "not a valid gzip", "truncated"))
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_truncated_gzip_keeps_lines_before_the_cut(tmp_path, reader):
-    data = gzip.compress(("kernel: %s\n" % KILLED).encode() + b"noise line\n" * 20000)
-    path = tmp_path / "kern.log.1.gz"
-    path.write_bytes(data[: len(data) - 40])
+def test_gzip_cap_stops_with_a_warning(tmp_path, monkeypatch):
+    member = gzip.compress(("[ 1.000000] %s\n" % KILLED).encode() + b"filler line\n" * 5000)
+    path = tmp_path / "big.gz"
+    path.write_bytes(member + gzip.compress(b"[ 2.000000] Out of memory: Killed process 4243 (late)\n"))
+    warnings = []
     parser = OomLogParser()
+    assert read_log_file(parser, str(path), "f", warnings=warnings, gzip_limit=20000) == "partial"
+    assert [kill["pid"] for kill in parser.result()["kills"]] == [4242]
+    assert warnings == [
+        "%s: stopped after 20000 bytes of decompressed text (the cap for one gzip file); later records in it "
+        "were not read" % path
+    ]
+
+
+def test_multi_member_gzip_is_read_whole(tmp_path):
+    path = tmp_path / "cat.gz"
+    path.write_bytes(
+        gzip.compress(("[ 1.000000] %s\n" % KILLED).encode())
+        + gzip.compress(b"[ 2.000000] Out of memory: Killed process 4243 (next)\n")
+        + b"\x00" * 512
+    )
+    assert [kill["pid"] for kill in read(path, kernel_only=True)["kills"]] == [4242, 4243]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(bytes(range(256)) * 64, id="binary"),
+        pytest.param(b'{"kind": "something else", "items": [1, 2, 3]}\n', id="other-json"),
+        pytest.param(b"hello world\nthis is a text file\n", id="prose"),
+    ],
+)
+def test_file_in_no_known_format_is_unrecognized(tmp_path, content):
+    path = tmp_path / "mystery.log"
+    path.write_bytes(content)
     with pytest.raises(SourceUnavailable) as caught:
-        read_log_file(parser, str(path), "f", **reader)
-    assert caught.value.status == "unreadable"
-    assert parser.result()["kill_count"] == 1
+        read_log_file(OomLogParser(), str(path), "f")
+    assert caught.value.status == "unrecognized"
+    assert caught.value.reason.startswith(str(path) + " is in no log format this module knows")
+
+
+def test_empty_file_is_ok_with_no_kills(tmp_path):
+    path = tmp_path / "empty.log"
+    path.write_bytes(b"")
+    assert read(path)["status"] == "ok"
+
+
+def test_file_with_a_known_prefix_and_no_kill_is_ok(tmp_path):
+    path = tmp_path / "quiet.log"
+    path.write_text("Mar  3 10:00:01 vm-1 CRON[1200]: (root) CMD (true)\n")
+    assert (read(path)["status"], read(path)["kill_count"]) == ("ok", 0)
 
 
 def test_unreadable_file_for_non_root(tmp_path):
@@ -266,9 +339,78 @@ def test_unreadable_file_for_non_root(tmp_path):
     path.write_text("kernel: " + KILLED + "\n")
     path.chmod(0)
     with pytest.raises(SourceUnavailable) as caught:
-        read(path, {"grep": None, "gzip_bin": None})
+        read(path)
     assert caught.value.status == "unreadable"
     assert "permission denied" in caught.value.reason
+
+
+# log_paths checks (the module-level refusals, with a timeout, are in test_oom_facts_hostile.py)
+
+
+def test_check_log_paths_refuses_what_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    listener = socket.socket(socket.AF_UNIX)
+    try:
+        listener.bind(str(tmp_path / "sock"))
+        cases = {
+            "relative.log": "log_paths: relative.log is a relative path",
+            str(tmp_path / "missing.log"): "log_paths: %s does not exist" % (tmp_path / "missing.log"),
+            str(tmp_path): "log_paths: %s is a directory; only regular log files (plain or .gz) can be read" % tmp_path,
+            str(fifo): "log_paths: %s is a FIFO;" % fifo,
+            str(tmp_path / "sock"): "log_paths: %s is a socket;" % (tmp_path / "sock"),
+            "/dev/zero": "log_paths: /dev/zero is a character device;",
+            "/dev/urandom": "log_paths: /dev/urandom is a character device;",
+        }
+        for path, message in cases.items():
+            with pytest.raises(LogPathError) as caught:
+                check_log_paths([path])
+            assert str(caught.value).startswith(message), (path, str(caught.value))
+    finally:
+        listener.close()
+
+
+def test_check_log_paths_reads_one_file_once(tmp_path):
+    first = copy_fixture("kmsg-raw.log", tmp_path)
+    hard = tmp_path / "hardlink.log"
+    os.link(first, hard)
+    symlink = tmp_path / "symlink.log"
+    symlink.symlink_to(first)
+    other = copy_fixture("syslog-debian.log", tmp_path)
+    unique, duplicates = check_log_paths([str(first), str(other), str(first), str(hard), str(symlink)])
+    assert unique == [str(first), str(other)]
+    assert duplicates == {str(hard): str(first), str(symlink): str(first)}
+
+
+def test_path_swapped_for_a_fifo_after_the_check_is_refused_at_open(tmp_path):
+    """O_NONBLOCK + fstat: a FIFO put in place of a checked file does not block the read."""
+    path = tmp_path / "swapped.log"
+    path.write_text("kernel: " + KILLED + "\n")
+    check_log_paths([str(path)])
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(SourceUnavailable) as caught:
+        read_log_file(OomLogParser(), str(path), "f")
+    assert (caught.value.status, caught.value.reason) == (
+        "unreadable",
+        "%s is a FIFO; only regular log files can be read" % path,
+    )
+
+
+# Duplicates
+
+
+@pytest.mark.usefixtures("block_size")
+def test_the_same_lines_twice_in_one_file_count_once(tmp_path):
+    """cat kern.log syslog > all.log: every record is there twice."""
+    data = (FIXTURES / "syslog-debian.log").read_bytes()
+    path = tmp_path / "twice.log"
+    path.write_bytes(data + data)
+    os.utime(path, (MTIME, MTIME))
+    once = read(copy_fixture("syslog-debian.log", tmp_path, "once.log"))
+    twice = read(path)
+    assert twice["kill_count"] == once["kill_count"] == 4
+    assert [kill["id"] for kill in twice["kills"]] == [kill["id"] for kill in once["kills"]]
 
 
 # Syslog rotation
@@ -284,8 +426,7 @@ def touch_log(directory, name, pid):
     os.utime(path, (MTIME, MTIME))
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_rotated_syslog_read_oldest_first(tmp_path, reader):
+def test_rotated_syslog_read_oldest_first(tmp_path):
     for name, pid in (("syslog", 4000), ("syslog.1", 4001), ("syslog.2.gz", 4002), ("syslog.10.gz", 4010)):
         touch_log(tmp_path, name, pid)
     touch_log(tmp_path, "kern.log", 5000)
@@ -293,13 +434,13 @@ def test_rotated_syslog_read_oldest_first(tmp_path, reader):
     expected = [str(tmp_path / name) for name in ("syslog.10.gz", "syslog.2.gz", "syslog.1", "syslog")]
     assert syslog_files(log_dir=str(tmp_path)) == expected
     parser = OomLogParser()
-    assert read_syslog(parser, log_dir=str(tmp_path), **reader) == expected
+    assert read_syslog(parser, log_dir=str(tmp_path)) == expected
     result = parser.result()
     assert [(kill["pid"], kill["source"]) for kill in result["kills"]] == [
-        (4010, expected[0]),
-        (4002, expected[1]),
-        (4001, expected[2]),
-        (4000, expected[3]),
+        (4010, "syslog"),
+        (4002, "syslog"),
+        (4001, "syslog"),
+        (4000, "syslog"),
     ]
 
 
@@ -322,11 +463,6 @@ def test_kern_log_only_when_no_syslog_and_read_as_kernel_only(tmp_path):
     assert [kill["pid"] for kill in parser.result()["kills"]] == [4242, 4243]
 
 
-def test_rotated_only_without_current(tmp_path):
-    touch_log(tmp_path, "syslog.1", 1)
-    assert syslog_files(log_dir=str(tmp_path)) == [str(tmp_path / "syslog.1")]
-
-
 def test_no_syslog_is_absent(tmp_path):
     assert syslog_files(log_dir=str(tmp_path)) == []
     with pytest.raises(SourceUnavailable) as caught:
@@ -337,7 +473,7 @@ def test_no_syslog_is_absent(tmp_path):
     )
 
 
-# Journal
+# Journal: provenance
 
 
 def make_script(path, body):
@@ -346,38 +482,55 @@ def make_script(path, body):
     return str(path)
 
 
-def journal_entries():
-    stamp = int(datetime.datetime(2026, 3, 3, 10, 11, 12, tzinfo=datetime.timezone.utc).timestamp() * 1e6)
-    message = ("Out of memory: Killed process 4242 (w\xffrk) total-vm:10kB, anon-rss:8kB, file-rss:1kB").encode(
-        "latin-1"
-    )
-    return [
-        {
-            "MESSAGE": "worker invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0",
-            "_TRANSPORT": "kernel",
-            "_BOOT_ID": "b1",
-            "__REALTIME_TIMESTAMP": str(stamp - 100),
-            "_SOURCE_MONOTONIC_TIMESTAMP": "5123000000",
-        },
-        {
-            "MESSAGE": list(message),
-            "_TRANSPORT": "kernel",
-            "PRIORITY": "3",
-            "_BOOT_ID": "b1",
-            "__REALTIME_TIMESTAMP": str(stamp),
-            "__MONOTONIC_TIMESTAMP": "5123999999",
-            "_SOURCE_MONOTONIC_TIMESTAMP": "5123000100",
-        },
-        {
-            "MESSAGE": 'sending SIGTERM to process 4300 uid 1001 "chrome": oom_score 900, VmRSS 2048 MiB, cmdline "c"',
-            "SYSLOG_IDENTIFIER": "earlyoom",
-            "_TRANSPORT": "stdout",
-            "_BOOT_ID": "b1",
-            "__REALTIME_TIMESTAMP": str(stamp + 5000000),
-            "__MONOTONIC_TIMESTAMP": "5128000000",
-        },
-        {"MESSAGE": None, "_TRANSPORT": "kernel", "__REALTIME_TIMESTAMP": str(stamp)},
-    ]
+STAMP = int(datetime.datetime(2026, 3, 3, 10, 11, 12, tzinfo=datetime.timezone.utc).timestamp() * 1e6)
+
+
+def entry(message, **fields):
+    found = {"MESSAGE": message, "_BOOT_ID": "b1", "__REALTIME_TIMESTAMP": str(STAMP), "_HOSTNAME": "vm-1"}
+    found.update({key: str(value) for key, value in fields.items()})
+    return found
+
+
+KERNEL = {"_TRANSPORT": "kernel"}
+EARLYOOM_UNIT = {"_TRANSPORT": "stdout", "_SYSTEMD_UNIT": "earlyoom.service", "SYSLOG_IDENTIFIER": "earlyoom"}
+OOMD_UNIT = {"_TRANSPORT": "journal", "_SYSTEMD_UNIT": "systemd-oomd.service", "SYSLOG_IDENTIFIER": "systemd-oomd"}
+EARLYOOM_LINE = 'sending SIGTERM to process 4300 uid 1001 "chrome": oom_score 900, VmRSS 2048 MiB, cmdline "c"'
+OOMD_LINE = (
+    "Killed /system.slice/batch.service due to memory pressure for /system.slice being 71.23% > 50.00%"
+    " for > 20s with reclaim activity"
+)
+
+
+@pytest.mark.parametrize(
+    ("fields", "role"),
+    [
+        pytest.param(KERNEL, "kernel", id="kernel-transport"),
+        pytest.param({**EARLYOOM_UNIT, "_UID": 0}, "earlyoom", id="earlyoom-root"),
+        pytest.param({**EARLYOOM_UNIT, "_UID": 61234}, "earlyoom", id="earlyoom-dynamic-user"),
+        pytest.param({**OOMD_UNIT, "_UID": 998}, "systemd-oomd", id="oomd-system-user"),
+        pytest.param({"_PID": 1, "_UID": 0, "SYSLOG_IDENTIFIER": "systemd"}, "manager", id="pid1"),
+        pytest.param(
+            {"_PID": 1300, "_UID": 1001, "_SYSTEMD_UNIT": "user@1001.service", "_SYSTEMD_USER_UNIT": "init.scope"},
+            "manager",
+            id="user-manager",
+        ),
+        pytest.param({"_TRANSPORT": "syslog", "SYSLOG_IDENTIFIER": "kernel", "_UID": 1000}, None, id="logger-t-kernel"),
+        pytest.param({**EARLYOOM_UNIT, "_UID": 1000}, None, id="earlyoom-unit-as-a-login-user"),
+        pytest.param(
+            {"_TRANSPORT": "syslog", "SYSLOG_IDENTIFIER": "earlyoom", "_SYSTEMD_UNIT": "session-2.scope", "_UID": 0},
+            None,
+            id="earlyoom-identifier-elsewhere",
+        ),
+        pytest.param({"_PID": 4321, "_UID": 0, "SYSLOG_IDENTIFIER": "systemd"}, None, id="systemd-identifier-not-pid1"),
+        pytest.param(
+            {"_PID": 1300, "_UID": 1001, "_SYSTEMD_UNIT": "user@1002.service", "_SYSTEMD_USER_UNIT": "init.scope"},
+            None,
+            id="other-users-manager",
+        ),
+    ],
+)
+def test_journal_provenance(fields, role):
+    assert journal_provenance(entry("x", **fields))[0] == role
 
 
 @pytest.fixture
@@ -389,40 +542,47 @@ def journal_files(tmp_path, monkeypatch):
     monkeypatch.setattr(_oom_sources, "JOURNAL_DIRS", (str(tmp_path / "journal"),))
 
 
-def test_no_journal_files_is_absent(tmp_path, monkeypatch):
-    monkeypatch.setattr(_oom_sources, "JOURNAL_DIRS", (str(tmp_path / "run"), str(tmp_path / "var")))
-    with pytest.raises(SourceUnavailable) as caught:
-        read_journal(OomLogParser(), "/bin/false")
-    assert (caught.value.status, caught.value.reason) == (
-        "absent",
-        "the journal has no files in %s or %s" % (tmp_path / "run", tmp_path / "var"),
+def fake_journalctl(tmp_path, entries):
+    (tmp_path / "out.json").write_text("".join(json.dumps(item) + "\n" for item in entries) + "not json\n")
+    return make_script(
+        tmp_path / "journalctl", 'printf "%%s\\n" "$@" >> "%s/argv"\ncat "%s/out.json"\n' % (tmp_path, tmp_path)
     )
 
 
 @pytest.mark.usefixtures("journal_files")
-def test_read_journal_json_with_byte_array_message(tmp_path):
-    lines = "\n".join(json.dumps(entry) for entry in journal_entries()) + "\nnot json\n"
-    (tmp_path / "out.json").write_text(lines)
-    journalctl = make_script(
-        tmp_path / "journalctl", 'printf "%%s\\n" "$@" > "%s/argv"\ncat "%s/out.json"\n' % (tmp_path, tmp_path)
-    )
+def test_forged_journal_records_are_not_kills_and_are_counted(tmp_path):
+    """A user's logger -t kernel and an earlyoom identifier on a user's process invent no kills."""
+    entries = [
+        entry(KILLED, _TRANSPORT="syslog", SYSLOG_IDENTIFIER="kernel", _UID=1000, _PID=777),
+        entry(EARLYOOM_LINE, _TRANSPORT="syslog", SYSLOG_IDENTIFIER="earlyoom", _UID=1000, _SYSTEMD_UNIT="x.scope"),
+        entry(OOMD_LINE, _TRANSPORT="journal", SYSLOG_IDENTIFIER="systemd-oomd", _UID=1000, _SYSTEMD_UNIT="y.scope"),
+        entry("worker.service: A process of this unit has been killed by the OOM killer.", _PID=4321),
+        entry(KILLED.replace("4242", "5000"), **KERNEL),
+        entry(EARLYOOM_LINE, _UID=0, **EARLYOOM_UNIT),
+        entry(OOMD_LINE, _UID=998, **OOMD_UNIT),
+    ]
     parser = OomLogParser()
-    assert read_journal(parser, journalctl) == []
+    assert read_journal(parser, fake_journalctl(tmp_path, entries)) == []
     result = parser.result()
-    kernel, earlyoom = result["kills"]
-    assert (kernel["pid"], kernel["comm"], kernel["trigger_comm"], kernel["source"]) == (
-        4242,
-        "w\\xffrk",
-        "worker",
-        "journal",
-    )
-    assert (kernel["timestamp"], kernel["uptime_s"]) == ("2026-03-03T10:11:12+00:00", 5123.0001)
-    assert result["kernel_kills_by_boot"] == {"b1": 1}
-    assert (earlyoom["killer"], earlyoom["pid"], earlyoom["uptime_s"]) == ("earlyoom", 4300, None)
-    argv = (tmp_path / "argv").read_text().splitlines()
-    assert argv[:3] == ["--no-pager", "--quiet", "--output=json"]
-    assert "_TRANSPORT=kernel" in argv
-    assert argv[-6:] == [
+    assert [(kill["killer"], kill["pid"], kill["host"]) for kill in result["kills"]] == [
+        ("kernel", 5000, "vm-1"),
+        ("earlyoom", 4300, "vm-1"),
+        ("systemd-oomd", None, "vm-1"),
+    ]
+    # the lookalike from a process that is not PID 1 is neither a kill nor a forged record
+    assert (result["untrusted_records"], result["untrusted_by_source"]) == (3, {"journal": 3})
+    argv = (tmp_path / "argv").read_text().split("--no-pager\n")[1].splitlines()
+    assert argv[:2] == ["--quiet", "--output=json"]
+    assert argv[-15:] == [
+        "_TRANSPORT=kernel",
+        "+",
+        "_SYSTEMD_UNIT=systemd-oomd.service",
+        "+",
+        "_SYSTEMD_UNIT=earlyoom.service",
+        "+",
+        "_PID=1",
+        "+",
+        "SYSLOG_IDENTIFIER=kernel",
         "+",
         "SYSLOG_IDENTIFIER=systemd-oomd",
         "+",
@@ -433,12 +593,59 @@ def test_read_journal_json_with_byte_array_message(tmp_path):
 
 
 @pytest.mark.usefixtures("journal_files")
+def test_user_manager_confirms_only_its_own_units(tmp_path):
+    user_kill = OOMD_LINE.replace(
+        "/system.slice/batch.service", "/user.slice/user-1001.slice/user@1001.service/a.scope"
+    )
+    manager = {"_PID": 1300, "_UID": 1001, "_SYSTEMD_UNIT": "user@1001.service", "_SYSTEMD_USER_UNIT": "init.scope"}
+    entries = [
+        entry(OOMD_LINE, _UID=998, **OOMD_UNIT),
+        entry(user_kill, _UID=998, **OOMD_UNIT),
+        entry("batch.service: systemd-oomd killed 9 process(es) in this unit.", **manager),
+        entry("a.scope: systemd-oomd killed 3 process(es) in this unit.", **manager),
+    ]
+    parser = OomLogParser()
+    read_journal(parser, fake_journalctl(tmp_path, entries))
+    system_kill, user_kill = parser.result()["kills"]
+    assert (system_kill["processes"], system_kill["queued"]) == (None, False)
+    assert (user_kill["processes"], user_kill["unit"]) == (3, "a.scope")
+
+
+@pytest.mark.usefixtures("journal_files")
+def test_read_journal_with_byte_array_message(tmp_path):
+    message = "Out of memory: Killed process 4242 (w\xffrk) total-vm:10kB, anon-rss:8kB, file-rss:1kB".encode("latin-1")
+    entries = [
+        entry(
+            "worker invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0",
+            _SOURCE_MONOTONIC_TIMESTAMP=5123000000,
+            **KERNEL,
+        ),
+        {**entry(list(message), _SOURCE_MONOTONIC_TIMESTAMP=5123000100, **KERNEL), "__REALTIME_TIMESTAMP": STAMP},
+        {"MESSAGE": None, "_TRANSPORT": "kernel", "__REALTIME_TIMESTAMP": str(STAMP)},
+    ]
+    parser = OomLogParser()
+    read_journal(parser, fake_journalctl(tmp_path, entries))
+    result = parser.result()
+    kill = result["kills"][0]
+    assert (kill["pid"], kill["comm"], kill["trigger_comm"], kill["source"], kill["boot_id"]) == (
+        4242,
+        "w\\xffrk",
+        "worker",
+        "journal",
+        "b1",
+    )
+    assert (kill["timestamp"], kill["uptime_s"]) == ("2026-03-03T10:11:12+00:00", 5123.0001)
+    assert result["kernel_kills_by_boot"] == {"b1": 1}
+    assert result["oldest_record"] == "2026-03-03T10:11:12+00:00"
+
+
+@pytest.mark.usefixtures("journal_files")
 def test_read_journal_retries_without_grep(tmp_path):
-    entry = json.dumps(journal_entries()[1])
+    line = json.dumps(entry(KILLED, **KERNEL))
     journalctl = make_script(
         tmp_path / "journalctl",
         'case "$*" in *--grep*) echo "Compiled without pattern matching support" >&2; exit 1;; esac\n'
-        "echo '%s'\necho '%s'\n" % (entry, json.dumps({"MESSAGE": "noise", "_TRANSPORT": "kernel"})),
+        "echo '%s'\necho '%s'\n" % (line, json.dumps(entry("noise", **KERNEL))),
     )
     parser = OomLogParser()
     read_journal(parser, journalctl)
@@ -464,19 +671,38 @@ def test_read_journal_failures(tmp_path):
     ]
 
 
+@pytest.mark.usefixtures("journal_files")
+def test_over_long_journal_line_is_skipped_not_held(tmp_path, monkeypatch):
+    monkeypatch.setattr(_oom_sources, "MAX_JSON_LINE_BYTES", 4096)
+    huge = entry("x" * 10000 + " Killed process 1 (x)", **KERNEL)
+    parser = OomLogParser()
+    read_journal(parser, fake_journalctl(tmp_path, [huge, entry(KILLED, **KERNEL)]))
+    assert [kill["pid"] for kill in parser.result()["kills"]] == [4242]
+
+
+def test_no_journal_files_is_absent(tmp_path, monkeypatch):
+    monkeypatch.setattr(_oom_sources, "JOURNAL_DIRS", (str(tmp_path / "run"), str(tmp_path / "var")))
+    with pytest.raises(SourceUnavailable) as caught:
+        read_journal(OomLogParser(), "/bin/false")
+    assert (caught.value.status, caught.value.reason) == (
+        "absent",
+        "the journal has no files in %s or %s" % (tmp_path / "run", tmp_path / "var"),
+    )
+
+
 def test_journal_absent_binary():
     with pytest.raises(SourceUnavailable) as caught:
         read_journal(OomLogParser(), None)
     assert (caught.value.status, caught.value.reason) == ("absent", "journalctl is not installed")
 
 
-def test_journal_line_from_byte_array():
-    entry = journal_entries()[1]
-    line = _oom_sources._journal_line(entry)
-    assert line.message == "Out of memory: Killed process 4242 (w\\xffrk) total-vm:10kB, anon-rss:8kB, file-rss:1kB"
-    assert (line.kernel, line.ident, line.boot, line.uptime) == (True, "kernel", "b1", 5123.0001)
-    assert _oom_sources._journal_line({"MESSAGE": [300, 1]}) is None
-    assert _oom_sources._journal_line({"MESSAGE": {"x": 1}}) is None
+def test_journal_line_from_byte_array_and_odd_messages():
+    line, trusted = journal_line(entry(list(b"Killed process 4242 (w\xffrk)"), **KERNEL))
+    assert trusted
+    assert line.message == "Killed process 4242 (w\\xffrk)"
+    assert (line.kernel, line.ident, line.boot, line.host) == (True, "kernel", "b1", "vm-1")
+    assert journal_line({"MESSAGE": [300, 1], "_TRANSPORT": "kernel"}) == (None, True)
+    assert journal_line({"MESSAGE": {"x": 1}, "_TRANSPORT": "kernel"}) == (None, True)
 
 
 # dmesg and kmsg
@@ -485,13 +711,25 @@ def test_journal_line_from_byte_array():
 def test_read_dmesg_with_a_fake_binary(tmp_path):
     dmesg = make_script(tmp_path / "dmesg", 'cat "%s"\n' % (FIXTURES / "dmesg-6.18-memcg-v1.log"))
     parser = OomLogParser()
-    read_dmesg(parser, dmesg)
+    read_dmesg(parser, dmesg, host="vm-1")
     kills = parser.result()["kills"]
-    assert [(kill["pid"], kill["source"], kill["trigger_pid"]) for kill in kills] == [
-        (4242, "dmesg", 4242),
-        (4243, "dmesg", None),
+    assert [(kill["pid"], kill["source"], kill["trigger_pid"], kill["host"]) for kill in kills] == [
+        (4242, "dmesg", 4242, "vm-1"),
+        (4243, "dmesg", None, "vm-1"),
     ]
     assert all(kill["timestamp"] is not None for kill in kills)
+
+
+def test_dmesg_userspace_lines_are_not_kills(tmp_path):
+    """dmesg and /dev/kmsg hold kernel records; a userspace line printed there is not a kill."""
+    text = tmp_path / "out.txt"
+    text.write_text(
+        '[   77.749670] earlyoom[812]: sending SIGTERM to process 4300 uid 1001 "chrome": badness 9, VmRSS 1 MiB\n'
+        "[   78.000000] " + KILLED + "\n"
+    )
+    parser = OomLogParser()
+    read_dmesg(parser, make_script(tmp_path / "dmesg", 'cat "%s"\n' % text))
+    assert [(kill["killer"], kill["pid"]) for kill in parser.result()["kills"]] == [("kernel", 4242)]
 
 
 def test_read_dmesg_failures(tmp_path):
@@ -513,13 +751,15 @@ def test_read_kmsg_absent(tmp_path):
 
 
 @pytest.mark.skipif(not os.access("/dev/kmsg", os.R_OK) or not shutil.which("dmesg"), reason="needs /dev/kmsg")
-def test_real_kmsg_and_dmesg_agree():
-    """This machine's ring buffer read both ways gives the same kernel kills."""
-    by_kmsg, by_dmesg = OomLogParser(), OomLogParser()
+def test_real_kmsg_and_dmesg_agree_and_kmsg_is_stable():
+    """This machine's ring buffer read both ways gives the same kernel kills, and twice the same ids and times."""
+    by_kmsg, again, by_dmesg = OomLogParser(), OomLogParser(), OomLogParser()
     read_kmsg(by_kmsg)
+    read_kmsg(again)
     read_dmesg(by_dmesg, shutil.which("dmesg"))
     expected = subprocess.run(["dmesg"], capture_output=True, check=True).stdout.count(b"Killed process ")
-    kmsg_pids = [kill["pid"] for kill in by_kmsg.result()["kills"]]
-    dmesg_pids = [kill["pid"] for kill in by_dmesg.result()["kills"]]
-    assert kmsg_pids == dmesg_pids
-    assert len(set(dmesg_pids)) <= expected
+    kmsg = [(kill["pid"], kill["id"], kill["timestamp"]) for kill in by_kmsg.result()["kills"]]
+    dmesg = [(kill["pid"], kill["id"]) for kill in by_dmesg.result()["kills"]]
+    assert [item[:2] for item in kmsg] == dmesg
+    assert [(kill["pid"], kill["id"], kill["timestamp"]) for kill in again.result()["kills"]] == kmsg
+    assert len({pid for pid, _id in dmesg}) <= expected

@@ -105,7 +105,7 @@ def test_log_paths_only_gives_exact_kills(tmp_path, capsys, compress):
     )
     assert oom["kill_count"] == 4
     assert oom["kill_count_by_killer"] == {"kernel": 2, "systemd-oomd": 1, "earlyoom": 1}
-    assert oom["sources"] == {path: {"status": "ok", "detail": "", "kills": 4}}
+    assert oom["sources"] == {path: {"status": "ok", "detail": "", "kills": 4, "untrusted": 0, "format": "text"}}
     assert oom["sources_unavailable"] == []
     assert oom["kills_missing_from_logs"] is None
     assert oom["oom_panics"] == []
@@ -129,17 +129,14 @@ def test_max_kills_zero_keeps_none(tmp_path, capsys):
     assert (oom["kills"], oom["kill_count"]) == ([], 2)
 
 
-def test_absent_log_path_is_reported_not_fatal(tmp_path, capsys):
+def test_absent_log_path_fails_naming_it(tmp_path, capsys):
+    """Changed on purpose ([4/8] item 3): a missing log_paths entry fails the task; it used to read as no kills."""
     present = fixture_copy(tmp_path, "dmesg-6.18-memcg-v1.log")
     missing = str(tmp_path / "missing.log")
-    result = run_module({**BASE, "log_paths": [missing, present]}, capsys)
-    assert result["rc"] == 0
-    assert "failed" not in result
-    oom = result["ansible_facts"]["oom"]
-    assert oom["sources_unavailable"] == [missing]
-    assert oom["sources"][missing] == {"status": "absent", "detail": "%s does not exist" % missing, "kills": None}
-    assert oom["sources"][present]["kills"] == 2
-    assert warning_messages(result) == ["log source %s: %s does not exist" % (missing, missing)]
+    result = run_module({**BASE, "log_paths": [present, missing]}, capsys)
+    assert (result["rc"], result["failed"]) == (1, True)
+    assert result["msg"] == "log_paths: %s does not exist" % missing
+    assert "ansible_facts" not in result
 
 
 def test_check_mode_changes_nothing(tmp_path, capsys):
@@ -207,7 +204,7 @@ def test_journal_source_with_a_fake_journalctl(tmp_path, capsys, monkeypatch):
         "journal",
         "2026-03-03T10:11:12.000001+00:00",
     )
-    assert oom["sources"]["journal"] == {"status": "ok", "detail": "", "kills": 1}
+    assert oom["sources"]["journal"] == {"status": "ok", "detail": "", "kills": 1, "untrusted": 0, "format": "journal"}
     assert oom["sources_unavailable"] == []
 
 
@@ -240,6 +237,7 @@ def test_journal_without_matches_is_ok_not_unreadable(tmp_path, capsys, monkeypa
     """journalctl --grep exits 1 without a word when nothing matches: that is a journal with no OOM kill."""
     fake_journal(tmp_path, monkeypatch, "exit 1")
     facts = run_module({**BASE, "log_sources": ["journal"]}, capsys)["ansible_facts"]["oom"]
-    assert facts["sources"]["journal"] == {"status": "ok", "detail": "", "kills": 0}
+    journal = {"status": "ok", "detail": "", "kills": 0, "untrusted": 0, "format": "journal"}
+    assert facts["sources"]["journal"] == journal
     assert facts["sources_unavailable"] == []
     assert facts["kill_count"] == 0
