@@ -144,7 +144,7 @@ _RE_SECS = re.compile(r"^\[\s{0,12}(?P<secs>\d{1,10}\.\d{1,9})\]\s?")
 _RE_DMESG_T = re.compile(r"^\[(?P<stamp>[^\]]{0,48}\d:\d\d:\d\d \d{4})\]\s?")
 # Terminal escapes (colours, cursor moves) in console captures and in earlyoom's output to a terminal.
 _RE_ESCAPE = re.compile(r"\x1b(?:\[[0-9;?]{0,32}[A-Za-z]|[()][A-Za-z0-9]|[A-Za-z=>])")
-_USERSPACE_IDENTS = ("systemd-oomd", "earlyoom", "systemd")
+_USERSPACE_WRITERS = {"systemd-oomd": "systemd-oomd", "earlyoom": "earlyoom", "unit": "systemd"}
 
 RE_BANNER = re.compile(
     r"^CPU: \d{1,6} (?:UID: \d{1,10} )?PID: (?P<pid>\d{1,10}) Comm: (?P<comm>.{1,64}?) (?:Not tainted|Tainted)"
@@ -508,6 +508,9 @@ def strip_prefix(text, source, kernel_only=False, years=None):
                 tagged = True
     if line.kernel is None and kernel_only:
         line.kernel = True
+    elif line.kernel is False:
+        # a [secs] prefix of a userspace line is when the journal got it, not a kernel record's time
+        line.uptime_us = None
     line.prefix_parsed = tagged
     line.message = rest.rstrip("\r\n") if rest[-1:] in ("\r", "\n") else rest
     return line
@@ -797,10 +800,13 @@ def parse_oomd(message, cut_allowed):
     }
     if rest.startswith(lead):
         reason = rest[len(lead) :]
-    elif cut_allowed and cut and (rest == "" or lead.startswith(rest.rstrip(">…"))):
+    elif cut_allowed and cut and verb == "Killed " and (rest == "" or lead.startswith(rest.rstrip(">…"))):
+        # cut by a pager after the cgroup (or inside it: then the cgroup is unknown)
         reason = None
         if rest == "":
             cgroup = None
+    elif cut_allowed and cut and verb == "Marked " and rest.startswith(" for killing"):
+        reason = rest[len(lead) :] if rest.startswith(lead) else None
     else:
         return None
     found["cgroup"] = cap(cgroup, MAX_PATH_CHARS) if cgroup else None
@@ -814,9 +820,19 @@ def parse_oomd(message, cut_allowed):
         found["reason"] = "swap"
     elif reason.startswith("memory used"):
         found["reason"] = "memory_used"
-    elif not cut:
+    elif cut:
+        found["reason"] = _cut_reason(reason.rstrip(">…"))
+    else:
         return None
     return found
+
+
+def _cut_reason(text):
+    """The reason of a cut line from the words it still has ("memory p", "swap u"), or None."""
+    for words, reason in (("memory pressure", "memory_pressure"), ("memory used", "memory_used"), ("swap", "swap")):
+        if len(text) >= min(len(words), 8) and words.startswith(text[: len(words)]):
+            return reason
+    return None
 
 
 def _oomd_pressure(reason, found):
@@ -1430,7 +1446,9 @@ class OomLogParser:
             record = (KILLER_OOMD, found) if found is not None else None
         else:
             record = self._userspace_record(message)
-        if record is None:
+        # A record must come from its own writer: systemd-oomd's kill lines from systemd-oomd, earlyoom's from
+        # earlyoom, the unit lines from the service manager; text without an identifier is taken by its words.
+        if record is None or (ident is not None and _USERSPACE_WRITERS.get(record[0]) != ident):
             return False
         killer, found = record
         self.records_by_source[line.source] += 1

@@ -763,3 +763,277 @@ def test_real_kmsg_and_dmesg_agree_and_kmsg_is_stable():
     assert [item[:2] for item in kmsg] == dmesg
     assert [(kill["pid"], kill["id"], kill["timestamp"]) for kill in again.result()["kills"]] == kmsg
     assert len({pid for pid, _id in dmesg}) <= expected
+
+
+# [5/8] item 1: every real record counted
+
+
+@pytest.mark.usefixtures("block_size")
+def test_systemd_oomd_marked_confirmed_queued_and_cut_by_a_pager(tmp_path):
+    result = read(copy_fixture("journal-oomd-marked.log", tmp_path), source="j")
+    kills = result["kills"]
+    assert [(kill["unit"], kill["reason"], kill["queued"], kill["processes"]) for kill in kills] == [
+        ("app-build-4242.scope", "memory_pressure", False, 7),
+        ("batch.service", "swap", True, None),
+        ("app-gnome-firefox-4300.scope", "memory_pressure", False, None),
+        ("vte-spawn-4400.scope", "memory_pressure", False, None),
+        (None, None, False, None),
+    ]
+    first, _batch, firefox, terminal, cut_cgroup = kills
+    assert (first["pressure_pct"], first["pressure_limit_pct"], first["pressure_duration"]) == (71.23, 50.0, "20s")
+    assert first["pressure_cgroup"] == "/user.slice/user-1001.slice/user@1001.service"
+    assert firefox["cgroup"] == "/user.slice/user-1001.slice/user@1001.service/app.slice/app-gnome-firefox-4300.scope"
+    assert (terminal["pressure_cgroup"], terminal["pressure_pct"]) == (first["pressure_cgroup"], None)
+    assert cut_cgroup["cgroup"] is None
+    assert all(kill["killer"] == kill["kind"] == "systemd-oomd" for kill in kills)
+    # backup.sh's "Killed /srv/backup due to ..." is not systemd-oomd's
+    assert result["kill_count"] == 5
+
+
+@pytest.mark.usefixtures("block_size")
+@pytest.mark.parametrize("name", ["short-monotonic-userspace.log", "console-capture.log"])
+def test_userspace_records_after_a_monotonic_prefix_are_userspace(tmp_path, name):
+    result = read(copy_fixture(name, tmp_path), source="c")
+    assert [(kill["killer"], kill["pid"], kill["unit"], kill["uptime_s"]) for kill in result["kills"]] == [
+        ("systemd-oomd", None, "batch.service", None),
+        ("earlyoom", 4300, None, None),
+        ("kernel", 4242, "worker.service", 80.10051),
+    ]
+    oomd, earlyoom, kernel = result["kills"]
+    assert (oomd["pressure_pct"], earlyoom["cmdline"], kernel["trigger_pid"], kernel["kind"]) == (
+        62.5,
+        "/opt/chrome/chrome",
+        4242,
+        "global",
+    )
+    # the manager's line in short-monotonic output confirms the oomd kill
+    assert oomd["processes"] == (3 if name.startswith("short") else None)
+
+
+@pytest.mark.usefixtures("block_size")
+@pytest.mark.parametrize("name", ["earlyoom-stdout.log", "earlyoom-stdout-stamped.log"])
+def test_earlyoom_output_without_identifier(tmp_path, name):
+    """earlyoom 1.1 to 1.8 writing to a file: SIGTERM, escalation, "kill failed" and a second SIGTERM are one kill."""
+    result = read(copy_fixture(name, tmp_path), source="e")
+    assert [
+        (kill["pid"], kill["comm"], kill["signal"], kill["rss_kb"], kill["oom_score"]) for kill in result["kills"]
+    ] == [
+        (4310, "chrome", None, 2048 * 1024, 900),
+        (4320, "my worker", "SIGTERM", 1024 * 1024, 900),
+        (4330, "node", "SIGTERM", 1536 * 1024, 870),
+        (4300, "chrome", "SIGTERM", 2048 * 1024, 900),
+    ]
+    assert result["kills"][3]["cmdline"] == "/opt/chrome/chrome --type=renderer"
+    assert result["kill_count_by_kind"]["earlyoom"] == 4
+    stamped = name.endswith("stamped.log")
+    assert (result["kills"][0]["timestamp"] is not None) is stamped
+
+
+@pytest.mark.usefixtures("block_size")
+def test_rhel6_banner_gives_the_trigger_pid(tmp_path):
+    """Bug fixed: the case-sensitive file prefilter dropped RHEL 6's "Pid: N, comm: X" banner."""
+    kill = read(copy_fixture("messages-rhel6.log", tmp_path))["kills"][0]
+    assert (kill["pid"], kill["uid"], kill["trigger_comm"], kill["trigger_pid"], kill["kind"]) == (
+        4242,
+        1001,
+        "worker",
+        4242,
+        "global",
+    )
+    assert (kill["total_vm_kb"], kill["anon_rss_kb"], kill["file_rss_kb"], kill["shmem_rss_kb"]) == (
+        2097152,
+        1048576,
+        512,
+        None,
+    )
+
+
+# One fixture through every reader: the same result
+
+KERNEL_FIXTURE = FIXTURES / "kernel-events.log"
+BASE_WALL = datetime.datetime(2026, 3, 3, 10, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def kernel_records():
+    """(microseconds since boot, message) of the kernel fixture."""
+    for line in KERNEL_FIXTURE.read_text().splitlines()[1:]:
+        secs, message = line[1:].split("] ", 1)
+        whole, fraction = secs.strip().split(".")
+        yield int(whole) * 1000000 + int(fraction), message
+
+
+def render(form):
+    """The kernel fixture as one source writes it."""
+    lines = []
+    for seq, (usec, message) in enumerate(kernel_records()):
+        secs = "%5d.%06d" % divmod(usec, 1000000)
+        wall = BASE_WALL + datetime.timedelta(microseconds=usec)
+        if form == "dmesg":
+            lines.append("[%s] %s" % (secs, message))
+        elif form == "kmsg":
+            lines.append("%d,%d,%d,-;%s" % (4 if "invoked" in message else 6, seq, usec, message))
+        elif form == "syslog":
+            lines.append("%s vm-1 kernel: [%s] %s" % (wall.strftime("%b %e %H:%M:%S"), secs, message))
+        elif form == "short-monotonic":
+            lines.append("[%s] vm-1 kernel: %s" % (secs, message))
+        elif form == "journal-json":
+            realtime = int(wall.timestamp() * 1e6)
+            record = entry(message, _SOURCE_MONOTONIC_TIMESTAMP=usec, **KERNEL)
+            lines.append(json.dumps({**record, "__REALTIME_TIMESTAMP": str(realtime)}))
+    return "\n".join(lines) + "\n"
+
+
+KERNEL_KEYS = (
+    "id",
+    "pid",
+    "comm",
+    "uid",
+    "kind",
+    "constraint",
+    "oom_memcg",
+    "task_memcg",
+    "unit",
+    "cgroup",
+    "container",
+    "trigger_comm",
+    "trigger_pid",
+    "oom_group",
+    "reaped_anon_rss_kb",
+    "uptime_s",
+    "rss_kb",
+    "anon_rss_kb",
+    "total_vm_kb",
+    "oom_score_adj",
+    "python",
+    "message",
+)
+
+
+def kernel_view(result):
+    kills = [tuple(kill[key] for key in KERNEL_KEYS) for kill in result["kills"]]
+    panics = [(panic["reason"], panic["uptime_s"]) for panic in result["oom_panics"]]
+    return kills, panics, result["no_killable_count"], result["kill_count_by_kind"]
+
+
+def read_form(tmp_path, form, compress=False, through_file=True):
+    text = render(form)
+    if not through_file:
+        parser = OomLogParser()
+        for line in text.splitlines():
+            parser.feed_text(line, "all-lines", kernel_only=True)
+        return parser.result()
+    path = tmp_path / ("%s.log%s" % (form, ".gz" if compress else ""))
+    path.write_bytes(gzip.compress(text.encode()) if compress else text.encode())
+    os.utime(path, (MTIME, MTIME))
+    return read(path, kernel_only=form in ("dmesg", "kmsg"))
+
+
+def test_one_kernel_fixture_through_every_reader_gives_one_result(tmp_path, monkeypatch):
+    expected = kernel_view(read_form(tmp_path, "dmesg", through_file=False))
+    kills, panics, no_killable, _kinds = expected
+    assert [kill[1] for kill in kills] == [4242, 4243, 4300, 4301, 4400, 4500]
+    assert [(kill[4], kill[12], kill[13], kill[14]) for kill in kills] == [
+        ("memcg", 4242, None, 0),
+        ("global", None, None, 12),
+        ("memcg", 4300, "/system.slice/app.service", None),
+        ("memcg", 4300, "/system.slice/app.service", 0),
+        ("sysrq", 77, None, None),
+        ("memcg", 4500, None, None),
+    ]
+    assert kills[2][7] == "/system.slice/app.service/sub"
+    assert kills[5][10] == {
+        "runtime": "docker",
+        "id": "4f0c2a9d8b7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a",
+    }
+    assert (panics, no_killable) == ([("System is deadlocked on memory", 350.0005)], 1)
+    views = {}
+    for form in ("dmesg", "kmsg", "syslog", "short-monotonic"):
+        views[form] = kernel_view(read_form(tmp_path, form))
+        views[form + ".gz"] = kernel_view(read_form(tmp_path, form, compress=True))
+    monkeypatch.setattr(_oom_sources, "BLOCK_SIZE", 97)
+    views["syslog-97-byte-blocks"] = kernel_view(read_form(tmp_path, "syslog"))
+    monkeypatch.undo()
+    dmesg = tmp_path / "dmesg.txt"
+    dmesg.write_text(render("dmesg"))
+    by_dmesg = OomLogParser()
+    read_dmesg(by_dmesg, make_script(tmp_path / "dmesg", 'cat "%s"\n' % dmesg))
+    views["dmesg-command"] = kernel_view(by_dmesg.result())
+    machine = tmp_path / "journal" / "m"
+    machine.mkdir(parents=True)
+    (machine / "system.journal").write_bytes(b"LPKSHHRH")
+    monkeypatch.setattr(_oom_sources, "JOURNAL_DIRS", (str(tmp_path / "journal"),))
+    (tmp_path / "entries.json").write_text(render("journal-json"))
+    by_journal = OomLogParser()
+    read_journal(by_journal, make_script(tmp_path / "journalctl", 'cat "%s/entries.json"\n' % tmp_path))
+    views["journal"] = kernel_view(by_journal.result())
+    for name, view in views.items():
+        assert view == expected, name
+
+
+USERSPACE_KEYS = (
+    "killer",
+    "pid",
+    "comm",
+    "uid",
+    "cgroup",
+    "unit",
+    "reason",
+    "queued",
+    "processes",
+    "signal",
+    "cmdline",
+)
+
+
+def test_one_userspace_fixture_through_every_reader_gives_one_result(tmp_path, monkeypatch):
+    """systemd-oomd, its manager's confirmation and earlyoom: syslog text, gzip, the journal, short-monotonic."""
+    records = [
+        ("systemd-oomd", 612, OOMD_LINE),
+        ("systemd", 1, "batch.service: systemd-oomd killed 4 process(es) in this unit."),
+        ("earlyoom", 812, EARLYOOM_LINE),
+        ("earlyoom", 812, EARLYOOM_LINE.replace("SIGTERM", "SIGKILL")),
+    ]
+    syslog = "".join(
+        "Mar  3 10:11:%02d vm-1 %s[%d]: %s\n" % (index, ident, pid, text)
+        for index, (ident, pid, text) in enumerate(records)
+    )
+    mono = "".join(
+        "[  77.%06d] vm-1 %s[%d]: %s\n" % (index, ident, pid, text) for index, (ident, pid, text) in enumerate(records)
+    )
+    trust = {
+        "systemd-oomd": {**OOMD_UNIT, "_UID": 998},
+        "systemd": {"_PID": 1, "_UID": 0, "SYSLOG_IDENTIFIER": "systemd"},
+        "earlyoom": {**EARLYOOM_UNIT, "_UID": 0},
+    }
+    views = {}
+    for name, text, compress in (("syslog", syslog, False), ("syslog.gz", syslog, True), ("mono", mono, False)):
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(text.encode()) if compress else text.encode())
+        os.utime(path, (MTIME, MTIME))
+        views[name] = read(path)
+    machine = tmp_path / "journal" / "m"
+    machine.mkdir(parents=True)
+    (machine / "system.journal").write_bytes(b"LPKSHHRH")
+    monkeypatch.setattr(_oom_sources, "JOURNAL_DIRS", (str(tmp_path / "journal"),))
+    entries = [
+        {**entry(text, **trust[ident]), "__REALTIME_TIMESTAMP": str(STAMP + index)}
+        for index, (ident, _pid, text) in enumerate(records)
+    ]
+    parser = OomLogParser()
+    read_journal(parser, fake_journalctl(tmp_path, entries))
+    views["journal"] = parser.result()
+    expected = [
+        ("systemd-oomd", None, None, None, "/system.slice/batch.service", "batch.service", "memory_pressure", False, 4),
+        ("earlyoom", 4300, "chrome", 1001, None, None, None, None, None),
+    ]
+    for name, result in views.items():
+        assert [tuple(kill[key] for key in USERSPACE_KEYS)[:9] for kill in result["kills"]] == expected, name
+        assert [kill["signal"] for kill in result["kills"]] == [None, "SIGTERM"], name
+
+
+def test_the_same_log_read_twice_gives_the_same_ids(tmp_path):
+    first = read(copy_fixture("syslog-debian.log", tmp_path))
+    time.sleep(0.01)
+    second = read(copy_fixture("syslog-debian.log", tmp_path, "copy.log"))
+    assert [kill["id"] for kill in first["kills"]] == [kill["id"] for kill in second["kills"]]
+    assert len({kill["id"] for kill in first["kills"]}) == 4
