@@ -142,7 +142,7 @@ _RE_MONO_J = re.compile(r"^\[\s{0,12}(?P<secs>\d{1,10}\.\d{1,9})\]\s+" + _HOST +
 _RE_TAG = re.compile(r"^(?P<ident>kernel|systemd-oomd|earlyoom|systemd)(?:\[(?P<ident_pid>\d{1,10})\])?:\s?")
 _RE_SECS = re.compile(r"^\[\s{0,12}(?P<secs>\d{1,10}\.\d{1,9})\]\s?")
 _RE_DMESG_T = re.compile(r"^\[(?P<stamp>[^\]]{0,48}\d:\d\d:\d\d \d{4})\]\s?")
-# Terminal escapes (colours, cursor moves) in console captures and in earlyoom's output to a terminal.
+# Terminal escapes (colours, cursor moves) around a line, as earlyoom writes to a terminal.
 _RE_ESCAPE = re.compile(r"\x1b(?:\[[0-9;?]{0,32}[A-Za-z]|[()][A-Za-z0-9]|[A-Za-z=>])")
 _USERSPACE_WRITERS = {"systemd-oomd": "systemd-oomd", "earlyoom": "earlyoom", "unit": "systemd"}
 
@@ -436,6 +436,26 @@ def _secs_to_us(text):
     return int(whole) * 1000000 + _fraction_micro(fraction)
 
 
+def strip_edge_escapes(text):
+    """Remove terminal escape sequences at the start and the end of a line (colour around a message).
+
+    Escapes inside a line stay: removing them would join words the file reader never saw in the raw bytes.
+    """
+    while text.startswith("\x1b"):
+        match = _RE_ESCAPE.match(text)
+        if match is None:
+            break
+        text = text[match.end() :]
+    while True:
+        at = text.rfind("\x1b", max(0, len(text) - 40))
+        if at == -1:
+            return text
+        match = _RE_ESCAPE.match(text, at)
+        if match is None or match.end() != len(text):
+            return text
+        text = text[:at]
+
+
 def strip_prefix(text, source, kernel_only=False, years=None):
     """Strip the log prefixes of §2 of the format reference, once each and in order, into a Line.
 
@@ -445,7 +465,7 @@ def strip_prefix(text, source, kernel_only=False, years=None):
     if len(text) > MAX_LINE_CHARS:
         text = text[:MAX_LINE_CHARS]
     if "\x1b" in text:
-        text = _RE_ESCAPE.sub("", text)
+        text = strip_edge_escapes(text)
     line = Line(text, source)
     rest = text
     tagged = False
@@ -1136,7 +1156,7 @@ class OomLogParser:
         """The Line for one raw log line, or None for a line the parser never uses."""
         if len(text) > MAX_LINE_CHARS:
             text = text[:MAX_LINE_CHARS]
-        if text.startswith(" ") and "=" in text.split(None, 1)[0]:
+        if text.startswith(" ") and "=" in (text.split(None, 1) or ("",))[0]:
             # The KEY=value dictionary lines after a record of a raw /dev/kmsg dump.
             return None
         return strip_prefix(text, source, kernel_only=kernel_only, years=years)
