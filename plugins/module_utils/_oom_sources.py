@@ -990,6 +990,13 @@ def _live_source(parser, name, bins, since, host, warnings):
     return detail
 
 
+def _try_live_source(parser, name, bins, since, host, warnings):
+    try:
+        return {"status": "ok", "detail": _live_source(parser, name, bins, since, host, warnings)}
+    except SourceUnavailable as exc:
+        return {"status": exc.status, "detail": exc.reason}
+
+
 def gather_logs(module, log_sources, log_paths, since, max_kills, local_cgroup_prefixes=None):
     """Read the live log sources and the log files, and return the log part of the OOM facts.
 
@@ -1008,24 +1015,18 @@ def gather_logs(module, log_sources, log_paths, since, max_kills, local_cgroup_p
     sources = {}
     warnings = []
     requested = list(log_sources or [])
+    explicit = [name for index, name in enumerate(requested) if name != "auto" and name not in requested[:index]]
+    for name in explicit:
+        sources[name] = _try_live_source(parser, name, bins, since, host, warnings)
+    if "auto" in requested:
+        # the first of AUTO_ORDER the host has and can read: the journal or the ring buffer (kernel provenance)
+        # where one is readable, syslog files only where neither is
+        for name in AUTO_ORDER:
+            if name not in sources:
+                sources[name] = _try_live_source(parser, name, bins, since, host, warnings)
+            if sources[name]["status"] == "ok":
+                break
     auto = "auto" in requested
-    chosen = []
-    for name in requested:
-        for candidate in AUTO_ORDER if name == "auto" else (name,):
-            if candidate not in chosen:
-                chosen.append(candidate)
-    for name in chosen:
-        try:
-            detail = _live_source(parser, name, bins, since, host, warnings)
-        except SourceUnavailable as exc:
-            sources[name] = {"status": exc.status, "detail": exc.reason}
-            continue
-        sources[name] = {"status": "ok", "detail": detail}
-        if auto and name in AUTO_ORDER and name != "syslog":
-            # auto: the journal or the ring buffer (kernel provenance) when readable; syslog files only without
-            break
-        if auto and name == "syslog":
-            break
     for path in paths:
         file_warnings = []
         try:
@@ -1040,12 +1041,12 @@ def gather_logs(module, log_sources, log_paths, since, max_kills, local_cgroup_p
     for name, status in sources.items():
         status["kills"] = parsed["kill_count_by_source"].get(name, 0) if status["status"] in ("ok", "partial") else 0
         status["untrusted"] = parsed["untrusted_by_source"].get(name, 0)
-        status["format"] = "text" if name in paths or name in duplicates else (name if name in AUTO_ORDER else None)
-        if status["status"] in ("absent", "unreadable", "unrecognized"):
-            status["format"] = None if status["status"] != "unrecognized" else status["format"]
+        readable = status["status"] in ("ok", "partial")
+        status["format"] = None if not readable else ("text" if name in paths or name in duplicates else name)
     unavailable = [name for name, status in sources.items() if status["status"] not in ("ok", "partial")]
     for name in unavailable:
-        if name in paths or not auto or sources[name]["status"] == "unrecognized":
+        # the sources auto only tried are summed up below, when none of them could be read
+        if name in paths or name in explicit:
             module.warn("log source %s: %s" % (name, sources[name]["detail"]))
     if auto and not any(sources.get(name, {}).get("status") in ("ok", "partial") for name in AUTO_ORDER):
         module.warn(

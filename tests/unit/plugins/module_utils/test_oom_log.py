@@ -16,10 +16,14 @@ import pytest
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
     ALL_NEEDLES,
     JOURNAL_GREP_PATTERN,
+    KILL_KEYS,
+    KINDS,
+    MAX_KILLS_LIMIT,
     SCAN_NEEDLES,
     Line,
     OomLogParser,
     YearGuesser,
+    is_python_comm,
     journal_line_may_matter,
     line_may_matter,
     month_number,
@@ -1485,3 +1489,167 @@ def test_stack_frames_and_task_table_are_not_records_and_a_comm_cannot_hide_a_ki
     hidden = "[ 5.3] Out of memory: Killed process 4243 (a+0x1/0x2) total-vm:10kB, anon-rss:8kB, file-rss:1kB"
     result = parse([frame, table, "[ 5.2] " + KILLED_54, hidden], kernel_only=True)
     assert [kill["pid"] for kill in result["kills"]] == [4242, 4243]
+
+
+# The kill record of the facts contract (1.1)
+
+
+def mixed_result(**kwargs):
+    return parse(
+        [
+            "Mar  3 10:11:10 vm-1 kernel: [ 5123.100500] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),"
+            "cpuset=/,mems_allowed=0,oom_memcg=/lxc.payload.c1/system.slice/worker.service,"
+            "task_memcg=/lxc.payload.c1/system.slice/worker.service,task=python3.11,pid=4242,uid=1001",
+            "Mar  3 10:11:10 vm-1 kernel: [ 5123.100510] Memory cgroup out of memory: Killed process 4242 (python3.11)"
+            " total-vm:10kB, anon-rss:8kB, file-rss:1kB, shmem-rss:1kB, UID:1001 pgtables:4kB oom_score_adj:0",
+            "Mar  3 10:12:00 vm-1 kernel: [ 5173.000000] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),"
+            "cpuset=/,mems_allowed=0,oom_memcg=/system.slice/db.service,task_memcg=/system.slice/db.service,"
+            "task=postgres,pid=4300,uid=27",
+            "Mar  3 10:12:00 vm-1 kernel: [ 5173.000010] Memory cgroup out of memory: Killed process 4300 (postgres)",
+            "Mar  3 10:13:00 vm-1 kernel: [ 5233.000000] Out of memory: Killed process 4400 (pypy3)",
+            "Mar  3 10:20:00 vm-1 systemd-oomd[612]: Killed /system.slice/batch.service due to memory used (1) /"
+            " total (2)",
+            'Mar  3 10:30:00 vm-2 earlyoom[812]: sending SIGTERM to process 4500 uid 1001 "chrome": oom_score 9,'
+            " VmRSS 2 MiB",
+        ],
+        **kwargs,
+    )
+
+
+def test_every_kill_has_every_key_of_the_contract():
+    result = mixed_result()
+    assert [set(kill) for kill in result["kills"]] == [set(KILL_KEYS)] * 5
+    assert [(kill["killer"], kill["kind"], kill["python"], kill["host"]) for kill in result["kills"]] == [
+        ("kernel", "memcg", True, "vm-1"),
+        ("kernel", "memcg", False, "vm-1"),
+        ("kernel", "global", True, "vm-1"),
+        ("systemd-oomd", "systemd-oomd", False, "vm-1"),
+        ("earlyoom", "earlyoom", False, "vm-2"),
+    ]
+    first = result["kills"][0]
+    assert (first["rss_kb"], first["cgroup"], first["scope"], first["id"]) == (
+        10,
+        "/lxc.payload.c1/system.slice/worker.service",
+        "local",
+        first["id"],
+    )
+    assert len(first["id"]) == 16
+    assert result["kill_count_by_kind"] == {
+        "global": 1,
+        "memcg": 2,
+        "allocating_task": 0,
+        "sysrq": 0,
+        "unknown": 0,
+        "systemd-oomd": 1,
+        "earlyoom": 1,
+    }
+    assert result["kill_count_by_host"] == {"vm-1": 4, "vm-2": 1}
+    assert result["kill_count_by_unit"] == {"worker.service": 1, "db.service": 1, "batch.service": 1}
+    assert (result["host_scope_kill_count"], result["kill_count"]) == (0, 5)
+
+
+def test_every_counter_key_is_present_with_no_kill():
+    result = OomLogParser().result()
+    assert result["kill_count_by_kind"] == dict.fromkeys(KINDS, 0)
+    assert result["kill_count_by_killer"] == {"kernel": 0, "systemd-oomd": 0, "earlyoom": 0}
+    assert (result["kills"], result["kill_count"], result["untrusted_records"], result["oldest_record"]) == (
+        [],
+        0,
+        0,
+        None,
+    )
+
+
+def test_in_a_container_kills_of_other_cgroups_are_the_hosts():
+    result = mixed_result(local_cgroup_prefixes=["/lxc.payload.c1"])
+    assert [(kill["pid"], kill["scope"]) for kill in result["kills"]] == [
+        (4242, "local"),
+        (4300, "host"),
+        (4400, "host"),  # no memcg known: not attributable to the container
+        (None, "local"),
+        (4500, "local"),
+    ]
+    assert (result["kill_count"], result["host_scope_kill_count"]) == (3, 2)
+    assert result["kill_count_by_unit"] == {"worker.service": 1, "batch.service": 1}
+    assert result["kernel_kills_by_boot"] == {None: 3}
+
+
+@pytest.mark.parametrize(
+    ("comm", "python"),
+    [
+        ("python", True),
+        ("python3", True),
+        ("python3.12", True),
+        ("pypy3", True),
+        ("Python2.7", True),
+        ("pythonic", False),
+        ("ipython", False),
+        ("worker", False),
+        (None, False),
+        ("", False),
+    ],
+)
+def test_python_victim_by_comm(comm, python):
+    assert is_python_comm(comm) is python
+
+
+def test_strings_in_records_are_capped():
+    cgroup = "/" + "a" * 700
+    result = parse(
+        [
+            "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),oom_memcg=%s,task_memcg=%s,task=w,pid=1,uid=0"
+            % (cgroup, cgroup),
+            "Memory cgroup out of memory: Killed process 1 (w) total-vm:1kB " + "x" * 2000,
+            "Killed /" + "b" * 900 + " due to memory used (1) / total (2)",
+            'sending SIGTERM to process 2 uid 0 "c": badness 1, VmRSS 1 MiB, cmdline "' + "y" * 900 + '"',
+        ],
+        kernel_only=False,
+    )
+    kernel, oomd, earlyoom = result["kills"]
+    assert (len(kernel["task_memcg"]), len(kernel["message"]), len(oomd["cgroup"]), len(earlyoom["cmdline"])) == (
+        512,
+        512,
+        512,
+        512,
+    )
+    assert kernel["task_memcg"].endswith("…")
+
+
+def test_max_kills_has_a_maximum():
+    assert OomLogParser(max_kills=10**30).kills.maxlen == MAX_KILLS_LIMIT == 10000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-03-03T10:11:12.",
+        "2026-03-03T10:11:12.x",
+        "0000-01-01T00:00:00",
+        "99999-01-01T00:00:00",
+        "9999-12-31T23:59:59-23:59",
+        "0001-01-01T00:00:00+14:00",
+        "2026-02-30T00:00:00",
+        "2026-03-03T25:00:00",
+        "2026-03-03T10:11:12+99:99",
+        "2026-03-03T10:11",
+        "",
+        "x" * 1000,
+        "٢٠٢٦-03-03T10:11:12",
+        None,
+        12345,
+    ],
+)
+def test_parse_iso_is_total(text):
+    stamp = parse_iso(text)
+    assert stamp is None or stamp.tzinfo is not None
+
+
+def test_syslog_and_dmesg_stamps_are_total():
+    years = YearGuesser(datetime.datetime(1, 1, 1))
+    assert years.stamp(1, 1, "00:00:00") is None or years.stamp(1, 1, "00:00:00").year == 1
+    assert YearGuesser(REFERENCE).stamp(2, 30, "10:11:12") is None
+    assert YearGuesser(REFERENCE).stamp(3, 3, "10:61:12") is None
+    assert YearGuesser(REFERENCE).stamp(3, 3, "1x:00:00") is None
+    assert parse_dmesg_t("Tue Mar  3 10:11:12 99999") is None
+    assert parse_dmesg_t("Tue Foo  3 10:11:12 2026") is None
+    assert parse_dmesg_t("Tue Mar 33 10:11:12 2026") is None

@@ -1037,3 +1037,145 @@ def test_the_same_log_read_twice_gives_the_same_ids(tmp_path):
     second = read(copy_fixture("syslog-debian.log", tmp_path, "copy.log"))
     assert [kill["id"] for kill in first["kills"]] == [kill["id"] for kill in second["kills"]]
     assert len({kill["id"] for kill in first["kills"]}) == 4
+
+
+# gather_logs: what oom_facts gets
+
+
+class FakeModule:
+    """The two AnsibleModule methods gather_logs uses."""
+
+    def __init__(self, bins):
+        self.bins = bins
+        self.warnings = []
+
+    def get_bin_path(self, name, required=False):
+        return self.bins.get(name)
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+
+GATHER_KEYS = {
+    "kills",
+    "kill_count",
+    "kill_count_by_killer",
+    "kill_count_by_kind",
+    "kill_count_by_unit",
+    "kill_count_by_source",
+    "kill_count_by_host",
+    "host_scope_kill_count",
+    "untrusted_records",
+    "kernel_kills_by_boot",
+    "oom_panics",
+    "no_killable_count",
+    "oldest_record",
+    "sources",
+    "sources_unavailable",
+}
+
+
+def absent(*_args, **_kwargs):
+    raise SourceUnavailable("absent", "not on this test host")
+
+
+@pytest.mark.usefixtures("journal_files")
+def test_gather_logs_auto_takes_the_journal_and_stops(tmp_path, monkeypatch):
+    journalctl = fake_journalctl(tmp_path, [entry(KILLED, _SOURCE_MONOTONIC_TIMESTAMP=5123000100, **KERNEL)])
+    dmesg = make_script(tmp_path / "dmesg", 'touch "%s/dmesg-ran"\n' % tmp_path)
+    monkeypatch.setattr(_oom_sources, "read_kmsg", absent)
+    module = FakeModule({"journalctl": journalctl, "dmesg": dmesg})
+    logs = _oom_sources.gather_logs(module, ["auto"], [], None, 100)
+    assert set(logs) == GATHER_KEYS
+    assert logs["sources"] == {
+        "journal": {"status": "ok", "detail": "", "kills": 1, "untrusted": 0, "format": "journal"}
+    }
+    assert not (tmp_path / "dmesg-ran").exists()
+    assert (logs["kill_count"], logs["kills"][0]["host"], module.warnings) == (1, "vm-1", [])
+
+
+def test_gather_logs_auto_falls_back_and_reads_explicit_sources_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(_oom_sources, "JOURNAL_DIRS", (str(tmp_path / "none"),))
+    monkeypatch.setattr(_oom_sources, "read_kmsg", absent)
+    syslog_calls = []
+
+    def fake_syslog(parser, warnings=None):
+        syslog_calls.append(parser)
+        return ["/var/log/syslog"]
+
+    monkeypatch.setattr(_oom_sources, "read_syslog", fake_syslog)
+    text = tmp_path / "dmesg.txt"
+    text.write_text("[ 5.000000] " + KILLED + "\n")
+    module = FakeModule({"journalctl": "/bin/true", "dmesg": make_script(tmp_path / "dmesg", 'cat "%s"\n' % text)})
+    logs = _oom_sources.gather_logs(module, ["auto"], [], None, 100)
+    assert [(name, source["status"]) for name, source in logs["sources"].items()] == [
+        ("journal", "absent"),
+        ("kmsg", "absent"),
+        ("dmesg", "ok"),
+    ]
+    assert logs["sources_unavailable"] == ["journal", "kmsg"]
+    assert (syslog_calls, module.warnings) == ([], [])
+    logs = _oom_sources.gather_logs(module, ["auto", "syslog"], [], None, 100)
+    assert len(syslog_calls) == 1
+    assert logs["sources"]["syslog"] == {
+        "status": "ok",
+        "detail": "read /var/log/syslog",
+        "kills": 0,
+        "untrusted": 0,
+        "format": "syslog",
+    }
+
+
+def test_gather_logs_with_no_live_source_warns(tmp_path, monkeypatch):
+    monkeypatch.setattr(_oom_sources, "JOURNAL_DIRS", (str(tmp_path / "none"),))
+    monkeypatch.setattr(_oom_sources, "read_kmsg", absent)
+    monkeypatch.setattr(_oom_sources, "read_syslog", absent)
+    module = FakeModule({})
+    logs = _oom_sources.gather_logs(module, ["auto"], [], None, 100)
+    assert logs["sources_unavailable"] == ["journal", "kmsg", "dmesg", "syslog"]
+    assert module.warnings == [
+        "no live log source could be read (journalctl is not installed; not on this test host; the dmesg command "
+        "is not installed; not on this test host); OOM kills before now are unknown"
+    ]
+
+
+@pytest.mark.usefixtures("journal_files")
+def test_gather_logs_checks_every_path_before_reading_anything(tmp_path):
+    journalctl = make_script(tmp_path / "journalctl", 'touch "%s/journal-ran"\n' % tmp_path)
+    good = copy_fixture("kmsg-raw.log", tmp_path)
+    with pytest.raises(LogPathError) as caught:
+        _oom_sources.gather_logs(FakeModule({"journalctl": journalctl}), ["journal"], [str(good), "kern.log"], None, 1)
+    assert str(caught.value).startswith("log_paths: kern.log is a relative path")
+    assert not (tmp_path / "journal-ran").exists()
+
+
+def test_gather_logs_files_statuses_and_duplicates(tmp_path):
+    good = copy_fixture("syslog-debian.log", tmp_path)
+    other_name = tmp_path / "same-file.log"
+    os.link(good, other_name)
+    mystery = tmp_path / "mystery.bin"
+    mystery.write_bytes(bytes(range(256)) * 8)
+    data = gzip.compress(("kernel: %s\n" % KILLED).encode() + b"kernel: filler\n" * 20000)
+    damaged = tmp_path / "kern.log.2.gz"
+    damaged.write_bytes(data[: len(data) // 2])
+    module = FakeModule({})
+    paths = [str(good), str(mystery), str(damaged), str(other_name), str(good)]
+    logs = _oom_sources.gather_logs(module, [], paths, None, 2)
+    sources = logs["sources"]
+    assert [(name, source["status"], source["kills"]) for name, source in sources.items()] == [
+        (str(good), "ok", 4),
+        (str(mystery), "unrecognized", 0),
+        (str(damaged), "partial", 1),
+        (str(other_name), "ok", 0),
+    ]
+    assert sources[str(other_name)]["detail"] == "the same file as %s, read once" % good
+    assert sources[str(mystery)]["format"] is None
+    assert logs["sources_unavailable"] == [str(mystery)]
+    assert (logs["kill_count"], len(logs["kills"])) == (5, 2)
+    assert module.warnings[
+        0
+    ] == "log source %s: %s is in no log format this module knows (no line with a log prefix or an OOM record)" % (
+        mystery,
+        mystery,
+    )
+    assert module.warnings[1].startswith("%s is truncated after " % damaged)
