@@ -38,7 +38,7 @@ options:
         units (C(_SYSTEMD_UNIT=systemd-oomd.service) or C(earlyoom.service)) run by a system user (root,
         C(systemd-oom), or a DynamicUser), and unit lines only from PID 1 (or a user's own service manager, for
         that user's units). Records that fail the check, such as a user's C(logger -t kernel) or an C(earlyoom)
-        identifier on a user's process, are never kills; they are counted in RV(ansible_facts.oom.untrusted_records).
+        identifier on a user's process, are never kills; they are counted in C(ansible_facts.oom.untrusted_records).
       - V(kmsg) reads the kernel ring buffer from C(/dev/kmsg) (current boot only), and V(dmesg) runs C(dmesg)
         (current boot only). Both hold kernel records only, which only the kernel and root can write.
       - V(syslog) reads C(/var/log/syslog), C(/var/log/messages) or C(/var/log/kern.log), rotated and compressed
