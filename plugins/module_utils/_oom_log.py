@@ -359,6 +359,12 @@ def parse_iso(text):
     """
     if not isinstance(text, str) or len(text) > 64:
         return None
+    if len(text) == 32 and text[10] == "T" and text[19] == "." and text[29] == ":" and text.isascii():
+        # the common case, journalctl short-iso-precise and rsyslog RFC 3339: 2026-03-03T10:11:12.123456+00:00
+        try:
+            return datetime.datetime.fromisoformat(text)
+        except ValueError:
+            pass
     text = text.strip().replace(",", ".")
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -695,7 +701,9 @@ def is_banner_like(message):
 
 def _clean_path(value):
     """A cgroup path from a summary or Task in line, or None when it is not a path or holds another key."""
-    if not value or value[0] != "/" or any(key in value for key in _SUMMARY_KEYS):
+    if not value or value[0] != "/":
+        return None
+    if ("=" in value or ",global_oom" in value) and any(key in value for key in _SUMMARY_KEYS):
         return None
     return cap(value, MAX_PATH_CHARS)
 
@@ -1068,7 +1076,14 @@ class _Kill:
                 fields["trigger_pid"] = banner[0]
             self.banner_message = None
         if "id" not in fields:
-            fields["id"] = kill_id(fields, self.line)
+            line = self.line
+            fields["id"] = kill_id(fields, line)
+            fields["timestamp"] = _iso(line.timestamp)
+            fields["boot_id"] = line.boot
+            fields["python"] = is_python_comm(fields.get("comm"))
+            fields["uptime_s"] = line.uptime
+            fields["source"] = line.source
+            fields["message"] = cap(line.message, MAX_MESSAGE_CHARS)
         record = dict.fromkeys(KILL_KEYS)
         record.update(fields)
         return record
@@ -1601,20 +1616,9 @@ class OomLogParser:
             fields["unit"], fields["container"] = self._cgroup_names(fields["cgroup"])
             self.kernel_kills_by_boot[line.boot] += 1
         host = cap(line.host, MAX_NAME_CHARS)
-        stamp = line.timestamp
-        fields.update(
-            {
-                "scope": scope,
-                "host": host,
-                "boot_id": line.boot,
-                "python": is_python_comm(fields.get("comm")),
-                "timestamp": _iso(stamp),
-                "uptime_s": line.uptime,
-                "source": line.source,
-                "message": cap(message, MAX_MESSAGE_CHARS),
-            }
-        )
-        self.note_time(stamp)
+        fields["scope"] = scope
+        fields["host"] = host
+        self.note_time(line.timestamp)
         if scope == SCOPE_HOST:
             self.host_scope_kill_count += 1
         else:

@@ -99,6 +99,7 @@ def _markers_by_offset():
 
 
 _MARKERS = _markers_by_offset()
+_KILL_LETTERS = (ord("K"), ord("k"))
 
 
 class SourceUnavailable(Exception):
@@ -391,8 +392,13 @@ class _TextScanner:
             starts = []
             markers = _MARKERS[needle]
             size = len(needle)
+            is_ill = needle == b"ill"
             index = block.find(needle, low, high)
             while index != -1:
+                if is_ill and block[index - 1] not in _KILL_LETTERS:
+                    # pgrefill, will, still: every marker holding "ill" has "Kill" or "kill"
+                    index = block.find(needle, index + size, high)
+                    continue
                 for offset, prefixes in markers:
                     if index - offset >= low and block.startswith(prefixes, index - offset):
                         break
