@@ -471,11 +471,12 @@ class _TextScanner:
             wanted = parser.wanted_needles(self.source, next_is_kill)
             if not wanted:
                 return
-            best = -1
+            best, size = -1, 0
             for needle in wanted:
-                index = block.find(_needle(needle), low, high)
+                raw = _needle(needle)
+                index = block.find(raw, low, high)
                 if index != -1 and (best == -1 or index < best):
-                    best = index
+                    best, size = index, len(raw)
             if best == -1:
                 return
             start = _line_start(block, low, best)
@@ -484,7 +485,7 @@ class _TextScanner:
                 low = high if newline == -1 else newline + 1
                 continue
             text, low = self._line_at(block, start, high)
-            if best + len(_needle(wanted[0])) <= start + MAX_LINE_CHARS:
+            if best + size <= start + MAX_LINE_CHARS:
                 parser.feed_text(text, self.source, self.kernel_only, self.years)
 
 
