@@ -498,11 +498,18 @@ def _line_start(block, low, index):
 
 
 def _detect_structured(head):
-    """The structured format of a log file from its first bytes (journal JSON/export, Cloud Logging, serial
-    port API output), or None for text.
+    """The structured format of a log file from its first bytes, or None for text.
 
-    Dispatch point for the structured formats: _log_formats provides the detector and the readers.
+    Dispatch point for the structured formats (journal JSON and export, Cloud Logging exports, serial port API
+    output): _log_formats provides their detector and readers. Until they are wired here, such a file is only
+    recognised as structured, so that its JSON is never scanned as text (a MESSAGE would pass for a kernel line).
     """
+    start = head.lstrip()[:64]
+    if start.startswith(b"{") or (start.startswith(b"[") and start[1:].lstrip()[:1] in (b"{", b"]")):
+        # a JSON object, or an array of them (a dmesg line starts with "[" too: "[   12.345678] ...")
+        return "json"
+    if start.startswith(b"__CURSOR=") or start.startswith(b"__REALTIME_TIMESTAMP="):
+        return "journal-export"
     return None
 
 
@@ -554,8 +561,12 @@ def read_log_file(parser, path, source, kernel_only=False, warnings=None, gzip_l
             for block, low, high in _blocks(reader.readinto):
                 if head is None:
                     head = bytes(block[low : min(high, low + HEAD_BYTES)])
-                    if _detect_structured(head) is not None:
-                        raise SourceUnavailable("unrecognized", "%s: structured log formats are not wired" % path)
+                    structured = _detect_structured(head)
+                    if structured is not None:
+                        raise SourceUnavailable(
+                            "unrecognized",
+                            "%s holds %s, a structured format this reader does not read" % (path, structured),
+                        )
                 scanner.feed_block(block, low, high)
         except _Damage as damage:
             warnings.append("%s; the kills before the damage are counted" % damage.reason)

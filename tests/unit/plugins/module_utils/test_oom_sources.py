@@ -310,6 +310,10 @@ def test_multi_member_gzip_is_read_whole(tmp_path):
     [
         pytest.param(bytes(range(256)) * 64, id="binary"),
         pytest.param(b'{"kind": "something else", "items": [1, 2, 3]}\n', id="other-json"),
+        pytest.param(
+            b'{"MESSAGE": "Out of memory: Killed process 4242 (worker)", "_TRANSPORT": "syslog"}\n', id="json"
+        ),
+        pytest.param(b"__CURSOR=s=1\nMESSAGE=Out of memory: Killed process 4242 (worker)\n", id="export"),
         pytest.param(b"hello world\nthis is a text file\n", id="prose"),
     ],
 )
@@ -319,7 +323,7 @@ def test_file_in_no_known_format_is_unrecognized(tmp_path, content):
     with pytest.raises(SourceUnavailable) as caught:
         read_log_file(OomLogParser(), str(path), "f")
     assert caught.value.status == "unrecognized"
-    assert caught.value.reason.startswith(str(path) + " is in no log format this module knows")
+    assert caught.value.reason.startswith(str(path) + (" holds " if content[:1] in b"{_" else " is in no log format"))
 
 
 def test_empty_file_is_ok_with_no_kills(tmp_path):
