@@ -106,16 +106,15 @@ class Sleepers:
 
     def __enter__(self):
         if self.count:
-            script = "import os, signal, time\nfor _ in range(%d):\n    if os.fork() == 0:\n" % self.count
-            script += "        time.sleep(3600)\n        os._exit(0)\ntime.sleep(3600)\n"
-            self.leader = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+            script = "for _ in $(seq %d); do sleep 3600 & done; wait" % self.count
+            self.leader = subprocess.Popen(["bash", "-c", script], start_new_session=True)
             deadline = time.time() + 120
-            while time.time() < deadline and len(self._members()) < self.count:
+            while time.time() < deadline and self._members() < self.count:
                 time.sleep(0.5)
         return self
 
     def _members(self):
-        found = []
+        count = 0
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
@@ -123,9 +122,8 @@ class Sleepers:
                         fields = handle.read().rsplit(b")", 1)[1].split()
                 except OSError:
                     continue
-                if int(fields[2]) == self.leader.pid:
-                    found.append(entry)
-        return found
+                count += int(fields[2]) == self.leader.pid
+        return count
 
     def __exit__(self, *exc):
         if self.leader is not None:
