@@ -30,6 +30,7 @@ from ansible.module_utils.common import warnings as module_warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.oomguard.memory.plugins.module_utils import _oom_sources
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import KILL_KEYS
 from ansible_collections.oomguard.memory.plugins.modules import oom_facts
 from ansible_collections.oomguard.memory.plugins.modules.oom_facts import OomFacts, build_module
 
@@ -301,13 +302,14 @@ def test_the_same_log_gives_the_same_kill_ids(tmp_path, capsys):
     assert len(set(ids)) == len(ids) == 5
 
 
-def test_kill_id_uses_kernel_time_when_the_source_has_it():
-    kernel = {"boot_id": "b0", "uptime_s": 5123.100510, "pid": 4242, "host": "a", "timestamp": "x", "killer": "kernel"}
-    # the same kill seen with a wall-clock time that wobbles by a microsecond, or from another host name
-    assert oom_facts.kill_id(kernel) == oom_facts.kill_id(dict(kernel, timestamp="y", host="b"))
-    assert oom_facts.kill_id(kernel) != oom_facts.kill_id(dict(kernel, uptime_s=5123.100511))
-    assert oom_facts.kill_id(kernel) != oom_facts.kill_id(dict(kernel, boot_id="b1"))
-    assert oom_facts.kill_id(dict(kernel, boot_id=None)) != oom_facts.kill_id(dict(kernel, boot_id=None, host="b"))
+def test_absent_log_path_fails_naming_it(tmp_path, capsys):
+    """Changed on purpose ([4/8] item 3): a missing log_paths entry fails the task; it used to read as no kills."""
+    present = fixture_copy(tmp_path, LOGS / "dmesg-6.18-memcg-v1.log")
+    missing = str(tmp_path / "missing.log")
+    result = run_module({**BASE, "log_paths": [present, missing]}, capsys)
+    assert (result["rc"], result["failed"]) == (1, True)
+    assert result["msg"] == "log_paths: %s does not exist" % missing
+    assert "ansible_facts" not in result
 
 
 def test_earlyoom_command_lines_are_redacted(tmp_path, capsys):
@@ -372,7 +374,11 @@ def test_journal_source_with_a_fake_journalctl(tmp_path, capsys, monkeypatch):
         "2026-03-03T10:11:12.000001+00:00",
     )
     assert (kill["boot_id"], kill["uptime_s"], kill["scope"]) == ("b0", 5123.0, "local")
-    assert kill["id"] == oom_facts.kill_id({"boot_id": "b0", "uptime_s": 5123.0, "pid": 4242})
+    # the kernel's own time gives the kill the same id in the journal and in a dmesg capture of it
+    dmesg = tmp_path / "dmesg.log"
+    dmesg.write_text("[ 5123.000000] Memory cgroup out of memory: Killed process 4242 (worker) total-vm:10kB\n")
+    copied = run_module({**BASE, "log_paths": [str(dmesg)]}, capsys)["ansible_facts"]["oom"]["kills"]
+    assert [copied_kill["id"] for copied_kill in copied] == [kill["id"]]
     assert oom["sources"]["journal"] == {"status": "ok", "detail": "", "kills": 1, "format": "journal", "untrusted": 0}
 
 
@@ -618,7 +624,7 @@ def test_a_whole_vm(tmp_path, monkeypatch, metadata_server):
     assert {kill["scope"] for kill in facts["kills"]} == {"local"}
     assert [kill["python"] for kill in facts["kills"]] == [False, False, False, True, False]
     assert facts["kills"][4]["container"] == {"runtime": "lxc", "id": "ct01"}
-    assert all(set(kill) == set(oom_facts.KILL_RECORD_KEYS) for kill in facts["kills"])
+    assert all(set(kill) == set(KILL_KEYS) for kill in facts["kills"])
     assert facts["kill_count"] == 5
     assert facts["kill_count_by_kind"] == {
         "global": 1,
@@ -1023,10 +1029,10 @@ def test_auto_in_a_container_reads_the_kernel_log_beside_the_journal(tmp_path, m
         journalctl=str(tmp_path / "journalctl"),
     )
 
-    def no_kmsg(parser):
+    def no_kmsg(*_args, **_kwargs):
         raise _oom_sources.SourceUnavailable("absent", "/dev/kmsg does not exist")
 
-    monkeypatch.setattr(oom_facts, "read_kmsg", no_kmsg)
+    monkeypatch.setattr(_oom_sources, "read_kmsg", no_kmsg)
     facts, _warnings = gather({**args, "log_paths": [], "log_sources": ["auto"]}, host)
     assert {name: source["status"] for name, source in facts["sources"].items()} == {
         "journal": "ok",
