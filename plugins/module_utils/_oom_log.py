@@ -150,9 +150,20 @@ class Line:
     The timestamp is parsed from the prefix only when it is read: most lines never need it.
     """
 
-    __slots__ = ("_stamp", "_stamp_parser", "boot", "ident", "kernel", "message", "prefix_parsed", "source", "uptime")
+    __slots__ = (
+        "_stamp",
+        "_stamp_parser",
+        "boot",
+        "host",
+        "ident",
+        "kernel",
+        "message",
+        "prefix_parsed",
+        "source",
+        "uptime",
+    )
 
-    def __init__(self, message, source, kernel=None, ident=None, timestamp=None, uptime=None, boot=None):
+    def __init__(self, message, source, kernel=None, ident=None, timestamp=None, uptime=None, boot=None, host=None):
         self.message = message
         self.source = source
         self.kernel = kernel
@@ -161,6 +172,7 @@ class Line:
         self._stamp_parser = None
         self.uptime = uptime
         self.boot = boot
+        self.host = host
         self.prefix_parsed = True
 
     @property
@@ -325,6 +337,7 @@ def strip_prefix(text, source, kernel_only=False, years=None):
             line.uptime = float(groups["secs"])
         line.ident = groups["ident"]
         line.kernel = groups["ident"] == "kernel"
+        line.host = groups.get("host")
         rest = rest[match.end() :]
         tagged = True
     if not tagged and first.isalpha():
@@ -473,19 +486,19 @@ class OomLogParser:
         return event
 
     def _feed_kernel(self, line, message):
-        event = self._event(line.source)
+        event = self._event((line.source, line.host))
         if "Killed process" in message:
             self._kernel_kill(line, message, event)
             return
         if message.startswith("oom-kill:") or message.startswith((",oom_memcg=", ",global_oom")):
             if event.header_used:
-                self._events[line.source] = event = _Event()
+                self._events[line.source, line.host] = event = _Event()
             self._summary(message, event)
             return
         if "invoked oom-killer" in message:
             match = RE_INVOKED.match(message)
             if match:
-                self._events[line.source] = event = _Event()
+                self._events[line.source, line.host] = event = _Event()
                 event.header = (match.group("comm"), _int(match.group("order")), line)
             return
         if "Comm:" in message or "comm:" in message:
@@ -678,7 +691,7 @@ class OomLogParser:
         if "systemd-oomd killed" in message:
             match = RE_OOMD_UNIT.match(message)
             if match:
-                self._oomd_unit_count(match)
+                self._oomd_unit_count(match, line)
                 return True
         return False
 
@@ -686,11 +699,11 @@ class OomLogParser:
         groups = match.groupdict()
         pid = int(groups["pid"])
         stamp = line.timestamp.timestamp() if line.timestamp else None
-        seen = pid in self._last_earlyoom
-        previous = self._last_earlyoom.get(pid)
+        seen = (line.host, pid) in self._last_earlyoom
+        previous = self._last_earlyoom.get((line.host, pid))
         if seen and (stamp is None or previous is None or abs(stamp - previous) <= self.EARLYOOM_ESCALATION_SECONDS):
             return
-        self._last_earlyoom[pid] = stamp
+        self._last_earlyoom[line.host, pid] = stamp
         if len(self._last_earlyoom) > 256:
             self._last_earlyoom.pop(next(iter(self._last_earlyoom)))
         signal = groups.get("signal") or ("signal %s" % groups["signo"] if groups.get("signo") else None)
@@ -740,12 +753,12 @@ class OomLogParser:
             "message": message,
         }
         if self._record(kill, line) and kill["unit"]:
-            self._pending_oomd[kill["unit"]] = kill
+            self._pending_oomd[line.host, kill["unit"]] = kill
             if len(self._pending_oomd) > 64:
                 self._pending_oomd.popitem(last=False)
 
-    def _oomd_unit_count(self, match):
-        kill = self._pending_oomd.pop(match.group("unit"), None)
+    def _oomd_unit_count(self, match, line):
+        kill = self._pending_oomd.pop((line.host, match.group("unit")), None)
         if kill is not None:
             kill["processes"] = int(match.group("count"))
             kill["queued"] = False
@@ -767,6 +780,8 @@ class OomLogParser:
     def _record(self, kill, line):
         if not self._after_since(line):
             return False
+        if line.host is not None:
+            kill["host"] = line.host
         keys = self._dedup_keys(kill, line)
         near = []
         for key in keys:

@@ -26,6 +26,13 @@ import tempfile
 import time
 import zlib
 
+from ansible_collections.oomguard.memory.plugins.module_utils._log_formats import (
+    FORMAT_TEXT,
+    FORMAT_UNRECOGNIZED,
+    FormatReport,
+    feed_file,
+    sniff_file,
+)
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
     GREP_PATTERN,
     JOURNAL_GREP_PATTERN,
@@ -125,6 +132,14 @@ def _open_error(path, exc):
     return SourceUnavailable("unreadable", "cannot read %s: %s" % (path, exc.strerror or exc))
 
 
+def _read_error(path, exc):
+    if isinstance(exc, EOFError):
+        return SourceUnavailable("unreadable", "%s is truncated: %s" % (path, exc))
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return _open_error(path, exc)
+    return SourceUnavailable("unreadable", "%s is corrupt: %s" % (path, exc))
+
+
 def _is_gzip(path):
     with open(path, "rb") as handle:
         return handle.read(2) == b"\x1f\x8b"
@@ -182,16 +197,33 @@ def _grep_file_lines(path, compressed, grep, gzip_bin):
 
 
 def read_log_file(parser, path, source, grep=None, gzip_bin=None, kernel_only=False):
-    """Feed the OOM-related lines of one log file to the parser."""
+    """Feed the OOM-related lines of one log file to the parser; return a FormatReport.
+
+    The format is detected from the content: structured formats (journal and Cloud Logging exports, serial
+    port output) are read by _log_formats, plain text logs by the prefilter here.
+    """
     try:
         reference = datetime.datetime.fromtimestamp(os.stat(path).st_mtime)
     except OSError as exc:
         raise _open_error(path, exc) from None
     years = YearGuesser(reference)
+    if os.path.isdir(path):
+        raise SourceUnavailable("unreadable", "%s is a directory, not a log file" % path)
+    try:
+        fmt, reason = sniff_file(path)
+        if fmt not in (FORMAT_TEXT, FORMAT_UNRECOGNIZED):
+            return feed_file(parser, path, source, fmt, years)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _read_error(path, exc) from None
+    if fmt == FORMAT_UNRECOGNIZED:
+        raise SourceUnavailable("unrecognized", "%s is in no log format oom_facts reads: %s" % (path, reason))
     for text in filtered_file_lines(path, grep, gzip_bin):
         if text.startswith(" ") and "=" in text.split(None, 1)[0]:
             continue
         parser.feed_text(text, source, kernel_only=kernel_only, years=years)
+    report = FormatReport(FORMAT_TEXT)
+    report.entries = None
+    return report
 
 
 def syslog_files(log_dir="/var/log"):

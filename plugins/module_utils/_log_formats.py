@@ -1,0 +1,1024 @@
+# Copyright (c) oomguard.memory contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Structured log files for O(log_paths): journal exports, Cloud Logging exports and GCE serial port output.
+
+PRIVATE to the oomguard.memory collection. No compatibility promise.
+
+C(detect_format()) names the format of a file from its first bytes (gunzipped first when the file is gzip).
+C(iter_lines()) turns a file of that format into the Line objects that C(OomLogParser.feed()) takes, with the
+provenance rules of the live sources, and counts in a FormatReport what it skipped.
+
+Provenance:
+- journal entries (C(journalctl -o json), C(-o export), the Ops Agent's journald entries): kernel records only
+  from C(_TRANSPORT=kernel); earlyoom and systemd-oomd records only from C(_SYSTEMD_UNIT=earlyoom.service) or
+  C(systemd-oomd.service) run by root, a system user or a systemd dynamic user (systemd-oomd runs as
+  C(systemd-oom), earlyoom.service has C(DynamicUser=true)); PID 1's records only from C(_PID=1);
+- text lines (serial port output, Cloud Logging text): by the identifier of their syslog prefix, as in syslog
+  files; a bare C([ secs]) console line is the kernel's only in serial port output, where only the kernel
+  writes such lines;
+- a record that fails these checks is never a kill: it is counted in C(FormatReport.untrusted).
+
+Memory is bounded whatever the size of the file:
+- files are read in C(CHUNK_SIZE) pieces and never whole;
+- one JSON value (a journal entry, a LogEntry, a field of the serial port object) is decoded only when it is
+  at most C(MAX_ENTRY_CHARS) characters long; a longer one is skipped, and counted, while it is read;
+- one field of a journal export entry is kept only up to C(MAX_FIELD_BYTES); an entry whose MESSAGE is longer
+  is skipped and counted;
+- one text line (also one line of a serial port object's C(contents)) is cut at C(MAX_LINE_CHARS);
+- Cloud Logging and serial port files first go, prefiltered, to a temporary file: C(gcloud logging read)
+  writes the newest entry first, and one VM's kill can be in several logs of one file (the kernel's console
+  line, rsyslog's console copy, the Ops Agent's syslog); the duplicates are dropped with a table of at most
+  C(MAX_DEDUP_KEYS) entries.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime
+import gzip
+import json
+import re
+import tempfile
+import zlib
+from urllib.parse import unquote
+
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
+    RE_EARLYOOM,
+    RE_EARLYOOM_V11,
+    RE_EARLYOOM_V12,
+    RE_KILLED_ANYWHERE,
+    RE_OOMD,
+    RE_OOMD_UNIT,
+    Line,
+    is_report_noise,
+    journal_line_may_matter,
+    line_may_matter,
+    parse_iso,
+    strip_prefix,
+)
+
+FORMAT_TEXT = "text"
+FORMAT_SERIAL_TEXT = "serial-text"
+FORMAT_JOURNAL_JSON = "journal-json"
+FORMAT_JOURNAL_EXPORT = "journal-export"
+FORMAT_CLOUD_LOGGING = "cloud-logging-json"
+FORMAT_SERIAL_JSON = "serial-port-json"
+FORMAT_UNRECOGNIZED = "unrecognized"
+FORMATS = (
+    FORMAT_TEXT,
+    FORMAT_SERIAL_TEXT,
+    FORMAT_JOURNAL_JSON,
+    FORMAT_JOURNAL_EXPORT,
+    FORMAT_CLOUD_LOGGING,
+    FORMAT_SERIAL_JSON,
+)
+
+HEAD_SIZE = 16 * 1024
+CHUNK_SIZE = 64 * 1024
+MAX_ENTRY_CHARS = 1024 * 1024
+MAX_FIELD_BYTES = 1024 * 1024
+MAX_LINE_CHARS = 16 * 1024
+MAX_DEDUP_KEYS = 128 * 1024
+# Share of bytes in the head that are neither text nor a terminal escape, above which a file is binary.
+BINARY_SHARE = 0.05
+
+KILLER_UNITS = {"earlyoom.service": "earlyoom", "systemd-oomd.service": "systemd-oomd"}
+USERSPACE_IDENTS = ("earlyoom", "systemd-oomd", "systemd")
+# systemd's defaults: system users below 1000 (SYS_UID_MAX 999), DynamicUser= ids in 61184-65519.
+_SYSTEM_UID_MAX = 999
+_DYNAMIC_UIDS = (61184, 65519)
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_COMPRESSED = (
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+)
+_RE_BZIP2 = re.compile(rb"BZh[1-9]1AY&SY")
+_JOURNAL_FILE_MAGIC = b"LPKSHHRH"
+_JOURNAL_FIELDS = frozenset(
+    (
+        "MESSAGE",
+        "PRIORITY",
+        "SYSLOG_IDENTIFIER",
+        "SYSLOG_FACILITY",
+        "_TRANSPORT",
+        "_BOOT_ID",
+        "_HOSTNAME",
+        "_PID",
+        "_UID",
+        "_SYSTEMD_UNIT",
+        "_MACHINE_ID",
+        "__CURSOR",
+        "__REALTIME_TIMESTAMP",
+        "__MONOTONIC_TIMESTAMP",
+        "_SOURCE_MONOTONIC_TIMESTAMP",
+        "__SEQNUM",
+    )
+)
+_KEPT_EXPORT_FIELDS = frozenset(
+    name.encode("ascii")
+    for name in (
+        "MESSAGE",
+        "SYSLOG_IDENTIFIER",
+        "_TRANSPORT",
+        "_SYSTEMD_UNIT",
+        "_UID",
+        "_PID",
+        "_HOSTNAME",
+        "_BOOT_ID",
+        "_SOURCE_MONOTONIC_TIMESTAMP",
+        "__MONOTONIC_TIMESTAMP",
+        "__REALTIME_TIMESTAMP",
+    )
+)
+_RE_EXPORT_NAME = re.compile(rb"[A-Z_][A-Z0-9_]{0,63}\Z")
+_RE_EXPORT_FIELD = re.compile(rb"([A-Z_][A-Z0-9_]{0,63})(=|\n)")
+# Terminal escapes: CSI (colours, cursor moves, erase), OSC (titles; BEL or ST ends it), charset selection and
+# the two-byte escapes; then the C0 controls except tab, line feed and carriage return. Every alternative
+# stops at a character its classes cannot take, so a line is scanned in linear time.
+_RE_TERMINAL = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[()][0-9A-Za-z]?|[@-Z\\-_]?)"
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+)
+_RE_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f\ufffd]")
+_RE_SURROGATE = re.compile("[\ud800-\udfff]")
+_RE_SPACE = re.compile("[ \t\r\n\x1e\ufeff]*")
+_RE_STRUCTURE = re.compile(r'[\[\]{}"]')
+_RE_STRING_STOP = re.compile(r'["\\]')
+_RE_SCALAR_END = re.compile(r'[\s,\]}\[{"]')
+_RE_KEY = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]{0,63})"\s*:')
+_RE_INSTANCE = re.compile(r"/instances/([^/?#\s]+)")
+
+_CONSOLE, _COPY, _LOG = 1, 2, 3
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+class FormatReport:
+    """What reading one file gave besides its lines: entries read (None: not counted), skipped (malformed or
+    oversized), untrusted, duplicates dropped."""
+
+    __slots__ = ("duplicates", "entries", "format", "notes", "skipped", "truncated", "untrusted")
+
+    def __init__(self, fmt):
+        self.format = fmt
+        self.entries = 0
+        self.skipped = 0
+        self.untrusted = 0
+        self.duplicates = 0
+        self.truncated = False
+        self.notes = []
+
+    def detail(self):
+        parts = [self.format]
+        if self.entries is not None:
+            parts[0] += ", %d %s" % (self.entries, "entry" if self.entries == 1 else "entries")
+        if self.skipped:
+            parts.append("%d malformed or oversized skipped" % self.skipped)
+        if self.untrusted:
+            parts.append("%d untrusted (failed the provenance check)" % self.untrusted)
+        if self.duplicates:
+            parts.append("%d copies of the same line in another log dropped" % self.duplicates)
+        if self.truncated:
+            parts.append("the file ends inside an entry")
+        parts.extend(self.notes)
+        return "; ".join(parts)
+
+    def as_dict(self):
+        return {
+            "format": self.format,
+            "entries": self.entries,
+            "skipped": self.skipped,
+            "untrusted": self.untrusted,
+            "duplicates": self.duplicates,
+            "truncated": self.truncated,
+            "detail": self.detail(),
+        }
+
+
+# Detection
+
+
+def detect_format(head):
+    """The format of a log file from its first bytes (gunzipped when the file is gzip)."""
+    return describe_format(head)[0]
+
+
+def describe_format(head):
+    """(format, reason): the reason says why a file is unrecognized, and is empty otherwise."""
+    if head.startswith(_GZIP_MAGIC):
+        return FORMAT_UNRECOGNIZED, "gzip data inside gzip"
+    for magic, name in _COMPRESSED:
+        if head.startswith(magic):
+            return FORMAT_UNRECOGNIZED, "%s-compressed data; decompress it first, or recompress it with gzip" % name
+    if _RE_BZIP2.match(head):
+        return FORMAT_UNRECOGNIZED, "bzip2-compressed data; decompress it first, or recompress it with gzip"
+    if head.startswith(_JOURNAL_FILE_MAGIC):
+        return FORMAT_UNRECOGNIZED, (
+            "a binary journal file; export it with journalctl --file=<path> -o export (or -o json) and read that"
+        )
+    if _looks_like_export(head):
+        return FORMAT_JOURNAL_EXPORT, ""
+    text = head.decode("utf-8", "replace")
+    stripped = text.lstrip(" \t\r\n\x1e\ufeff")
+    if stripped.startswith("{") or (stripped.startswith("[") and stripped[1:].lstrip()[:1] in ("{", "]", "")):
+        fmt = _json_format(stripped)
+        if fmt is None:
+            return FORMAT_UNRECOGNIZED, (
+                "JSON, but not journalctl -o json, a Cloud Logging export (gcloud logging read --format=json)"
+                " nor a serial port output object"
+            )
+        return fmt, ""
+    if text and len(_RE_NOT_TEXT.findall(text)) > BINARY_SHARE * len(text) and not _has_log_line(text):
+        return FORMAT_UNRECOGNIZED, "binary data, not a text log"
+    if "\x1b[" in text or (text.count("\n") and text.count("\r\n") * 2 >= text.count("\n")):
+        return FORMAT_SERIAL_TEXT, ""
+    return FORMAT_TEXT, ""
+
+
+def _has_log_line(text):
+    """True when a line of a mostly binary head still reads as a log line, as in a syslog file with NUL runs."""
+    return any(line_may_matter(piece) or strip_prefix(piece, "").prefix_parsed for piece in text.split("\n"))
+
+
+def _looks_like_export(head):
+    """True when the head is C(journalctl -o export) output: field lines with at least two journal field names."""
+    known = 0
+    position = 0
+    for _field in range(64):
+        match = _RE_EXPORT_FIELD.match(head, position)
+        if match is None:
+            break
+        if match.group(1).decode("ascii") in _JOURNAL_FIELDS:
+            known += 1
+        if match.group(2) == b"=":
+            end = head.find(b"\n", match.end())
+            if end == -1:
+                break
+            position = end + 1
+        else:
+            size = int.from_bytes(head[match.end() : match.end() + 8], "little")
+            position = match.end() + 8 + size + 1
+        if head[position : position + 1] == b"\n":
+            position += 1
+    return known >= 2
+
+
+def _json_format(text):
+    """The JSON format of a head starting with '{' or '[', or None when it is some other JSON."""
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    if start == -1:
+        return FORMAT_CLOUD_LOGGING if text.startswith("[") else None  # "[]": gcloud found no entry
+    try:
+        first, _end = decoder.raw_decode(text, start)
+    except ValueError:
+        first = None
+    if isinstance(first, dict):
+        keys = set(first)
+        first_key = next(iter(first), None)
+        kind = first.get("kind")
+    else:
+        # The head ends inside the first value: judge by the keys it shows.
+        keys = set(_RE_KEY.findall(text))
+        match = _RE_KEY.match(text, start + 1 + len(_RE_SPACE.match(text, start + 1).group()))
+        first_key = match.group(1) if match else None
+        kind = "compute#serialPortOutput" if '"compute#serialPortOutput"' in text else None
+    if text.startswith("{") and (
+        kind == "compute#serialPortOutput" or first_key == "contents" or {"contents", "selfLink"} <= keys
+    ):
+        return FORMAT_SERIAL_JSON
+    if (
+        "logName" in keys
+        and keys & {"insertId", "resource", "timestamp", "receiveTimestamp"}
+        and keys & {"textPayload", "jsonPayload", "protoPayload"}
+    ):
+        return FORMAT_CLOUD_LOGGING
+    if "__REALTIME_TIMESTAMP" in keys or "__CURSOR" in keys or ("MESSAGE" in keys and len(keys & _JOURNAL_FIELDS) >= 2):
+        return FORMAT_JOURNAL_JSON
+    return None
+
+
+def open_log(path):
+    """The bytes of a log file as a binary stream, gunzipped when the file is gzip."""
+    handle = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    try:
+        compressed = handle.read(2) == _GZIP_MAGIC
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    return gzip.GzipFile(fileobj=handle, mode="rb") if compressed else handle
+
+
+def sniff_file(path):
+    """(format, reason) of a log file; gzip is read through."""
+    with open_log(path) as stream:
+        return describe_format(stream.read(HEAD_SIZE))
+
+
+def feed_file(parser, path, source, fmt, years=None):
+    """Feed a file of a known format to the parser; return its FormatReport."""
+    report = FormatReport(fmt)
+    with open_log(path) as stream:
+        for line in iter_lines(stream, fmt, source, report, years):
+            parser.feed(line)
+    return report
+
+
+# Lines
+
+
+def iter_lines(stream, fmt, source, report=None, years=None, kernel_only=False):
+    """Yield the Line objects of a binary stream in format C(fmt) that the OOM parser may use.
+
+    Lines are prefiltered like those of the live sources, and only lines that pass the provenance checks are
+    yielded; C(report) (a FormatReport) counts the rest. C(years) (a YearGuesser) dates syslog stamps, which
+    have no year. C(kernel_only) applies to C(text) only, as for kernel-only log files.
+    """
+    if report is None:
+        report = FormatReport(fmt)
+    if fmt == FORMAT_JOURNAL_JSON:
+        for entry in _json_values(_JsonReader(stream), report):
+            yield from _journal_entry_lines(entry, source, report)
+    elif fmt == FORMAT_JOURNAL_EXPORT:
+        for entry in _export_entries(stream, report):
+            yield from _journal_entry_lines(entry, source, report)
+    elif fmt in (FORMAT_CLOUD_LOGGING, FORMAT_SERIAL_TEXT, FORMAT_SERIAL_JSON):
+        yield from _spooled_lines(stream, fmt, source, report, years)
+    elif fmt == FORMAT_TEXT:
+        for raw in _bounded_lines(stream):
+            report.entries += 1
+            text = _decode(raw)
+            if line_may_matter(text) and not is_report_noise(text):
+                yield strip_prefix(text, source, kernel_only=kernel_only, years=years)
+    else:
+        raise ValueError("no reader for log format %r" % fmt)
+
+
+def looks_like_record(message):
+    """True when a message (its prefix stripped) would be counted as a kill if its provenance were trusted."""
+    return bool(
+        RE_KILLED_ANYWHERE.search(message)
+        or RE_OOMD.match(message)
+        or RE_OOMD_UNIT.match(message)
+        or RE_EARLYOOM.search(message)
+        or RE_EARLYOOM_V12.search(message)
+        or RE_EARLYOOM_V11.search(message)
+    )
+
+
+def _decode(raw):
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _bounded_lines(stream, limit=MAX_LINE_CHARS):
+    """Lines of a binary stream without their newline; a longer line is cut at C(limit) bytes."""
+    while True:
+        raw = stream.readline(limit + 1)
+        if not raw:
+            return
+        if raw.endswith(b"\n"):
+            yield raw[:-1]
+            continue
+        if len(raw) > limit:
+            _skip_line(stream, limit)
+            yield raw[:limit]
+            continue
+        yield raw
+
+
+def _skip_line(stream, limit):
+    while True:
+        rest = stream.readline(limit)
+        if not rest or rest.endswith(b"\n"):
+            return
+
+
+# Journal entries: journalctl -o json, -o export, the Ops Agent's journald receiver
+
+
+def _field(fields, key):
+    """A journal field as text: a string, or a byte array (journalctl's JSON for binary data); first of repeats."""
+    value = fields.get(key)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return _decode(bytes(value))
+    if isinstance(value, list) and value:
+        if all(isinstance(item, int) and 0 <= item < 256 for item in value):
+            return _decode(bytes(value))
+        return _field({key: value[0]}, key)
+    return None
+
+
+def _service_uid(uid):
+    try:
+        number = int(uid)
+    except (TypeError, ValueError):
+        return False
+    return 0 <= number <= _SYSTEM_UID_MAX or _DYNAMIC_UIDS[0] <= number <= _DYNAMIC_UIDS[1]
+
+
+def journal_provenance(fields):
+    """(kernel, ident) for a journal entry the OOM parser may trust, None for any other entry."""
+    if _field(fields, "_TRANSPORT") == "kernel":
+        return True, "kernel"
+    unit = _field(fields, "_SYSTEMD_UNIT")
+    if unit in KILLER_UNITS and _service_uid(_field(fields, "_UID")):
+        return False, KILLER_UNITS[unit]
+    if _field(fields, "_PID") == "1":
+        return False, "systemd"
+    return None
+
+
+def _journal_stamp(fields):
+    try:
+        micros = int(_field(fields, "__REALTIME_TIMESTAMP"))
+        return (_EPOCH + datetime.timedelta(microseconds=micros)).astimezone()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _journal_uptime(fields):
+    for key in ("_SOURCE_MONOTONIC_TIMESTAMP", "__MONOTONIC_TIMESTAMP"):
+        try:
+            return int(_field(fields, key)) / 1e6
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _journal_entry_lines(fields, source, report, stamp=None, host=None):
+    """Lines of one journal entry (a dict of fields) that pass the prefilter and the provenance check."""
+    message = _field(fields, "MESSAGE")
+    if message is None:
+        return
+    texts = [text.rstrip("\r") for text in message.split("\n") if journal_line_may_matter(text)]
+    if not texts:
+        return
+    trusted = journal_provenance(fields)
+    if trusted is None:
+        report.untrusted += sum(1 for text in texts if looks_like_record(text))
+        return
+    kernel, ident = trusted
+    if ident == "systemd":
+        # PID 1's lines that matter (systemd-oomd kill counts, Result=oom-kill) all name oom; "Killing
+        # process 4242 (worker) with signal SIGKILL." when a unit stops is not a kill by an OOM killer.
+        texts = [text for text in texts if "oom" in text.lower()]
+    boot = _field(fields, "_BOOT_ID")
+    host = host or _field(fields, "_HOSTNAME")
+    stamp = _journal_stamp(fields) or stamp
+    uptime = _journal_uptime(fields) if kernel else None
+    for text in texts:
+        if not is_report_noise(text):
+            yield Line(text, source, kernel=kernel, ident=ident, timestamp=stamp, uptime=uptime, boot=boot, host=host)
+
+
+def _export_entries(stream, report):
+    """Entries of C(journalctl -o export) output as dicts of the fields the parser needs.
+
+    A field is C(KEY=value) on one line, or, for binary data, C(KEY), a newline, its size as a 64-bit
+    little-endian number, the data and a newline. An empty line ends an entry.
+    """
+    fields = {}
+    started = False
+    bad = False
+    while True:
+        raw = stream.readline(MAX_FIELD_BYTES + 2)
+        if raw == b"\n" or not raw:
+            if started:
+                if bad:
+                    report.skipped += 1
+                else:
+                    report.entries += 1
+                    yield fields
+            if not raw:
+                return
+            fields, started, bad = {}, False, False
+            continue
+        started = True
+        if not raw.endswith(b"\n"):
+            if len(raw) > MAX_FIELD_BYTES:
+                _skip_line(stream, MAX_FIELD_BYTES)
+                bad = bad or raw.startswith(b"MESSAGE=")
+                continue
+            report.truncated = True
+        else:
+            raw = raw[:-1]
+        name, equals, value = raw.partition(b"=")
+        if not _RE_EXPORT_NAME.match(name):
+            bad = True
+            continue
+        if equals:
+            if name in _KEPT_EXPORT_FIELDS:
+                fields[name.decode("ascii")] = value
+            continue
+        size = stream.read(8)
+        if len(size) < 8:
+            report.truncated = True
+            continue
+        size = int.from_bytes(size, "little")
+        if size > MAX_FIELD_BYTES or name not in _KEPT_EXPORT_FIELDS:
+            bad = bad or name == b"MESSAGE"
+            if not _discard(stream, size):
+                report.truncated = True
+                continue
+        else:
+            data = stream.read(size)
+            if len(data) < size:
+                report.truncated = True
+                continue
+            fields[name.decode("ascii")] = data
+        end = stream.read(1)
+        if end != b"\n":
+            report.truncated = report.truncated or not end
+            bad = True
+
+
+def _discard(stream, size):
+    """Read and drop C(size) bytes; False when the stream ends first."""
+    while size > 0:
+        piece = stream.read(min(size, CHUNK_SIZE))
+        if not piece:
+            return False
+        size -= len(piece)
+    return True
+
+
+# JSON streams
+
+
+class _Skipped(Exception):
+    """A value was malformed or longer than the limit; the reader has moved past it."""
+
+
+class _JsonReader:
+    """JSON text read from a binary stream in chunks; each value is decoded on its own by the C decoder.
+
+    Only the value being decoded is held: at most C(limit) characters plus one chunk.
+    """
+
+    def __init__(self, stream, limit=MAX_ENTRY_CHARS):
+        self._stream = stream
+        self._decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+        self._raw_decode = json.JSONDecoder(strict=False).raw_decode
+        self._text = ""
+        self._pos = 0
+        self._eof = False
+        self.limit = limit
+
+    def _fill(self):
+        """Append the next chunk, dropping what was consumed; False at the end of the stream."""
+        if self._eof:
+            return False
+        chunk = self._stream.read(CHUNK_SIZE)
+        self._text = self._text[self._pos :]
+        self._pos = 0
+        if not chunk:
+            self._eof = True
+            tail = self._decode(b"", True)
+            self._text += tail
+            return bool(tail)
+        self._text += self._decode(chunk)
+        return True
+
+    def peek(self):
+        """The next character that is not white space (not consumed), or '' at the end of the stream."""
+        while True:
+            self._pos = _RE_SPACE.match(self._text, self._pos).end()
+            if self._pos < len(self._text):
+                return self._text[self._pos]
+            if not self._fill():
+                return ""
+
+    def advance(self):
+        self._pos += 1
+
+    def value(self):
+        """Decode the next value; raise _Skipped past a bad one, EOFError when the stream ends inside it."""
+        try:
+            value, end = self._raw_decode(self._text, self._pos)
+        except ValueError:
+            pass
+        else:
+            self._pos = end
+            return value
+        end, oversized = self._scan_end()
+        if oversized:
+            self._pos = end
+            raise _Skipped("longer than %d characters" % self.limit)
+        try:
+            value, stop = self._raw_decode(self._text, self._pos)
+        except ValueError:
+            stop = None
+        self._pos = end
+        if stop != end:
+            raise _Skipped("malformed")
+        return value
+
+    def _scan_end(self):
+        """(end, oversized): where the value at the current position ends, reading on as needed.
+
+        An oversized value is dropped while it is scanned, so only C(limit) characters are ever held.
+        """
+        first = self._text[self._pos]
+        if first not in '{["':
+            return self._scalar_end(), False
+        depth = 0
+        in_string = first == '"'
+        offset = 1 if in_string else 0
+        dropped = 0
+        while True:
+            text = self._text
+            index = self._pos + offset
+            while True:
+                if in_string:
+                    match = _RE_STRING_STOP.search(text, index)
+                    if match is None:
+                        index = len(text)
+                        break
+                    if match.group() == "\\":
+                        if match.end() >= len(text):
+                            index = match.start()
+                            break
+                        index = match.end() + 1
+                        continue
+                    in_string = False
+                    index = match.end()
+                    if depth == 0:
+                        return index, dropped > 0
+                    continue
+                match = _RE_STRUCTURE.search(text, index)
+                if match is None:
+                    index = len(text)
+                    break
+                index = match.end()
+                char = match.group()
+                if char == '"':
+                    in_string = True
+                elif char in "{[":
+                    depth += 1
+                else:
+                    depth -= 1
+                    if depth <= 0:
+                        return index, dropped > 0
+            offset = index - self._pos
+            if dropped + offset > self.limit:
+                dropped += offset
+                self._pos = index
+                offset = 0
+            if not self._fill():
+                raise EOFError("the stream ends inside a JSON value")
+
+    def _scalar_end(self):
+        while True:
+            match = _RE_SCALAR_END.search(self._text, self._pos + 1)
+            if match:
+                return match.start()
+            if len(self._text) - self._pos > self.limit:
+                self._text = self._text[: self._pos + 1]
+            if not self._fill():
+                return len(self._text)
+
+    def string_lines(self, limit=MAX_LINE_CHARS):
+        """Yield the lines of the JSON string at the current position, decoded, each cut at C(limit) characters.
+
+        A JSON string holds its newlines as the escape \\n, so the raw text is cut there, between escapes,
+        and each line is decoded on its own.
+        """
+        pieces = []
+        size = 0
+        self._pos += 1
+        while True:
+            text = self._text
+            match = _RE_STRING_STOP.search(text, self._pos)
+            if match is None or (match.group() == "\\" and match.end() >= len(text)):
+                stop = len(text) if match is None else match.start()
+                if size < limit * 6:
+                    pieces.append(text[self._pos : stop])
+                    size += stop - self._pos
+                self._pos = stop
+                if not self._fill():
+                    raise EOFError("the stream ends inside a JSON string")
+                continue
+            if size < limit * 6:
+                pieces.append(text[self._pos : match.start()])
+                size += match.start() - self._pos
+            if match.group() == '"':
+                self._pos = match.end()
+                if any(pieces):
+                    yield self._decoded_line(pieces, limit)
+                return
+            escaped = text[match.end()]
+            self._pos = match.end() + 1
+            if escaped == "n":
+                yield self._decoded_line(pieces, limit)
+                pieces, size = [], 0
+            elif size < limit * 6:
+                pieces.append("\\" + escaped)
+                size += 2
+
+    @staticmethod
+    def _decoded_line(pieces, limit):
+        raw = "".join(pieces)
+        line = raw
+        # A line cut at the limit may end inside an escape: then decode it without its last escape.
+        for candidate in (raw, raw[: raw.rfind("\\")]):
+            try:
+                line = json.loads('"%s"' % candidate, strict=False)
+                break
+            except ValueError:
+                continue
+        return _RE_SURROGATE.sub("\ufffd", line[:limit])
+
+
+def _json_values(reader, report):
+    """Yield the objects of a JSON stream: the elements of top-level arrays, or concatenated values (JSON lines,
+    C(journalctl -o json-pretty), json-seq). Anything else is counted as skipped."""
+    in_array = False
+    while True:
+        char = reader.peek()
+        if not char:
+            report.truncated = report.truncated or in_array
+            return
+        if not in_array and char == "[":
+            reader.advance()
+            in_array = True
+            continue
+        if in_array and char in ",]":
+            reader.advance()
+            in_array = char == ","
+            continue
+        try:
+            value = reader.value()
+        except _Skipped:
+            report.skipped += 1
+            continue
+        except EOFError:
+            report.truncated = True
+            return
+        if isinstance(value, dict):
+            report.entries += 1
+            yield value
+        else:
+            report.skipped += 1
+
+
+def _serial_object(reader, report, on_line):
+    """Walk a compute#serialPortOutput object: C(on_line(text)) for each line of C(contents); return selfLink."""
+    self_link = None
+    if reader.peek() != "{":
+        report.skipped += 1
+        return None
+    reader.advance()
+    while True:
+        char = reader.peek()
+        if char in ("}", ""):
+            report.truncated = report.truncated or not char
+            return self_link
+        if char == ",":
+            reader.advance()
+            continue
+        try:
+            key = reader.value()
+            if reader.peek() != ":":
+                raise _Skipped("no ':' after a key")
+            reader.advance()
+            if reader.peek() == '"' and key == "contents":
+                report.entries += 1
+                for text in reader.string_lines():
+                    on_line(text)
+                continue
+            value = reader.value()
+        except _Skipped:
+            report.skipped += 1
+            return self_link
+        except EOFError:
+            report.truncated = True
+            return self_link
+        if key == "selfLink" and isinstance(value, str):
+            self_link = value
+
+
+# Cloud Logging and serial port output: spooled
+
+
+def _clean_terminal(text):
+    """Serial console text without terminal escapes; a carriage return starts a new line."""
+    return [piece for piece in _RE_TERMINAL.sub("", text).split("\r") if piece]
+
+
+def _text_line(text, source, years, console, report):
+    """The Line of one text line whose provenance is its prefix, or None; counts untrusted records."""
+    if not line_may_matter(text) or is_report_noise(text):
+        return None
+    line = strip_prefix(text, source, years=years)
+    ident = line.ident
+    if ident == "kernel" or (ident in USERSPACE_IDENTS and (ident != "systemd" or "oom" in line.message.lower())):
+        return line
+    if ident is None and console and line.uptime is not None:
+        line.kernel = True
+        return line
+    if looks_like_record(line.message):
+        report.untrusted += 1
+    return None
+
+
+def _entry_host(entry):
+    """The VM a LogEntry came from: its resource_name label, else the instance id of its resource."""
+    labels = entry.get("labels")
+    if isinstance(labels, dict) and isinstance(labels.get("compute.googleapis.com/resource_name"), str):
+        return labels["compute.googleapis.com/resource_name"]
+    resource = entry.get("resource")
+    resource_labels = resource.get("labels") if isinstance(resource, dict) else None
+    if isinstance(resource_labels, dict) and isinstance(resource_labels.get("instance_id"), str):
+        return resource_labels["instance_id"]
+    return None
+
+
+def _log_entry(entry, source, years, report, spool, index):
+    """Spool the lines of one Cloud Logging LogEntry."""
+    host = _entry_host(entry)
+    stamp = parse_iso(entry["timestamp"]) if isinstance(entry.get("timestamp"), str) else None
+    spool.note_time(stamp)
+    log_name = entry.get("logName")
+    log_id = unquote(log_name.partition("/logs/")[2]) if isinstance(log_name, str) else ""
+    serial = log_id.startswith("serialconsole.googleapis.com/serial_port_")
+    payload = entry.get("jsonPayload")
+    if isinstance(payload, dict) and ("_TRANSPORT" in payload or "MESSAGE" in payload):
+        if "MESSAGE" not in payload and isinstance(payload.get("message"), str):
+            payload = dict(payload, MESSAGE=payload["message"])
+        for line in _journal_entry_lines(payload, source, report, stamp=stamp, host=host):
+            spool.add(index, _LOG, line)
+        return
+    text = entry.get("textPayload")
+    if not isinstance(text, str) and isinstance(payload, dict):
+        text = payload.get("message")
+    if not isinstance(text, str):
+        return
+    for piece in text[:MAX_ENTRY_CHARS].split("\n"):
+        for cleaned in _clean_terminal(piece[:MAX_LINE_CHARS]) if serial else (piece[:MAX_LINE_CHARS].rstrip("\r"),):
+            line = _text_line(cleaned, source, years, serial, report)
+            if line is None:
+                continue
+            line.host = host or line.host
+            if stamp is not None:
+                line.timestamp = stamp
+            spool.add(index, _COPY if serial and line.ident else (_CONSOLE if serial else _LOG), line)
+
+
+def _spooled_lines(stream, fmt, source, report, years):
+    spool = _Spool()
+    failure = None
+    host = None
+    try:
+        try:
+            if fmt == FORMAT_CLOUD_LOGGING:
+                for index, entry in enumerate(_json_values(_JsonReader(stream), report)):
+                    _log_entry(entry, source, years, report, spool, index)
+            else:
+                host = _spool_serial(stream, fmt, source, report, years, spool)
+        except (EOFError, OSError, zlib.error) as exc:
+            # A gzip file cut short or corrupt: what was read still counts; the error is raised after it.
+            failure = exc
+        reverse = spool.order < 0
+        if reverse:
+            report.notes.append("entries newest first: read in reverse")
+        for line in spool.replay(source, reverse, report):
+            if host is not None:
+                line.host = host
+            yield line
+    finally:
+        spool.close()
+    if failure is not None:
+        raise failure
+
+
+def _spool_serial(stream, fmt, source, report, years, spool):
+    """Spool serial port output; return the VM it names (selfLink, else the first syslog host name) or None."""
+    hosts = []
+
+    def on_line(text):
+        for cleaned in _clean_terminal(text.replace("\n", "\r")):
+            line = _text_line(cleaned, source, years, True, report)
+            if line is not None:
+                if line.host and not hosts:
+                    hosts.append(line.host)
+                # One VM per file: its name is set on replay, so copies of a line compare equal.
+                line.host = None
+                spool.add(spool.count, _COPY if line.ident else _CONSOLE, line)
+
+    if fmt == FORMAT_SERIAL_TEXT:
+        for raw in _bounded_lines(stream):
+            report.entries += 1
+            on_line(_decode(raw))
+        return hosts[0] if hosts else None
+    self_link = _serial_object(_JsonReader(stream), report, on_line)
+    match = _RE_INSTANCE.search(self_link or "")
+    if match:
+        return match.group(1)
+    report.notes.append("no selfLink naming the VM")
+    return hosts[0] if hosts else None
+
+
+def _stamp_record(stamp):
+    if stamp is None:
+        return None
+    delta = stamp - _EPOCH
+    return [(delta.days * 86400 + delta.seconds) * 1000000 + delta.microseconds, int(stamp.utcoffset().total_seconds())]
+
+
+def _stamp_from_record(record):
+    if record is None:
+        return None
+    zone = datetime.timezone(datetime.timedelta(seconds=record[1]))
+    return (_EPOCH + datetime.timedelta(microseconds=record[0])).astimezone(zone)
+
+
+class _Spool:
+    """Prefiltered lines in a temporary file, replayed once the whole file's order and duplicates are known.
+
+    A line is dropped on replay when the same host's same message is also in a better log of the file: the
+    Ops Agent's syslog or journal entries, then rsyslog's console copy, then the kernel's console line.
+    """
+
+    def __init__(self):
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._best = {}
+        self.count = 0
+        self.order = 0
+        self._last_stamp = None
+
+    def close(self):
+        self._file.close()
+
+    def note_time(self, stamp):
+        if stamp is not None and self._last_stamp is not None and stamp != self._last_stamp:
+            self.order += 1 if stamp > self._last_stamp else -1
+        self._last_stamp = stamp if stamp is not None else self._last_stamp
+
+    def add(self, group, rank, line):
+        stamp = line.timestamp
+        record = [group, rank, line.message, line.kernel, line.ident, _stamp_record(stamp), line.uptime, line.boot]
+        record.append(line.host)
+        self._file.write(json.dumps(record, separators=(",", ":")).encode("ascii") + b"\n")
+        self.count += 1
+        key = hash((line.host, line.message))
+        if rank > self._best.get(key, 0) and (key in self._best or len(self._best) < MAX_DEDUP_KEYS):
+            self._best[key] = rank
+
+    def _records(self, reverse):
+        self._file.flush()
+        self._file.seek(0)
+        if not reverse:
+            for raw in self._file:
+                yield json.loads(raw)
+            return
+        # Newest first in the file: replay last to first, each entry's own lines still in their order.
+        group, lines = None, []
+        for raw in _lines_backwards(self._file):
+            record = json.loads(raw)
+            if record[0] != group and lines:
+                yield from reversed(lines)
+                lines = []
+            group = record[0]
+            lines.append(record)
+        yield from reversed(lines)
+
+    def replay(self, source, reverse, report):
+        for _group, rank, message, kernel, ident, stamp, uptime, boot, host in self._records(reverse):
+            if self._best.get(hash((host, message)), rank) > rank:
+                report.duplicates += 1
+                continue
+            yield Line(
+                message,
+                source,
+                kernel=kernel,
+                ident=ident,
+                timestamp=_stamp_from_record(stamp),
+                uptime=uptime,
+                boot=boot,
+                host=host,
+            )
+
+
+def _lines_backwards(handle):
+    """The lines of a binary file, last to first, read in chunks from the end."""
+    handle.seek(0, 2)
+    end = handle.tell()
+    rest = b""
+    while end > 0:
+        start = max(0, end - CHUNK_SIZE)
+        handle.seek(start)
+        block = handle.read(end - start) + rest
+        end = start
+        lines = block.split(b"\n")
+        rest = lines[0]
+        for line in reversed(lines[1:]):
+            if line:
+                yield line
+    if rest:
+        yield rest
