@@ -148,6 +148,8 @@ _RE_SURROGATE = re.compile("[\ud800-\udfff]")
 _RE_SPACE = re.compile("[ \t\r\n\x1e\ufeff]*")
 _RE_STRUCTURE = re.compile(r'[\[\]{}"]')
 _RE_STRING_STOP = re.compile(r'["\\]')
+# JSON strings hold no raw line feed: one ends a broken value (a cut line of JSON lines) instead.
+_RE_SCANNED_STRING_STOP = re.compile(r'["\\\n]')
 _RE_SCALAR_END = re.compile(r'[\s,\]}\[{"]')
 _RE_KEY = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]{0,63})"\s*:')
 _RE_INSTANCE = re.compile(r"/instances/([^/?#\s]+)")
@@ -274,7 +276,7 @@ def _json_format(text):
         return FORMAT_CLOUD_LOGGING if text.startswith("[") else None  # "[]": gcloud found no entry
     try:
         first, _end = decoder.raw_decode(text, start)
-    except ValueError:
+    except (ValueError, RecursionError):
         first = None
     if isinstance(first, dict):
         keys = set(first)
@@ -564,7 +566,7 @@ class _JsonReader:
     def __init__(self, stream, limit=MAX_ENTRY_CHARS):
         self._stream = stream
         self._decode = codecs.getincrementaldecoder("utf-8")("replace").decode
-        self._raw_decode = json.JSONDecoder(strict=False).raw_decode
+        self._raw_decode = json.JSONDecoder().raw_decode
         self._text = ""
         self._pos = 0
         self._eof = False
@@ -601,7 +603,7 @@ class _JsonReader:
         """Decode the next value; raise _Skipped past a bad one, EOFError when the stream ends inside it."""
         try:
             value, end = self._raw_decode(self._text, self._pos)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         else:
             self._pos = end
@@ -612,7 +614,7 @@ class _JsonReader:
             raise _Skipped("longer than %d characters" % self.limit)
         try:
             value, stop = self._raw_decode(self._text, self._pos)
-        except ValueError:
+        except (ValueError, RecursionError):
             stop = None
         self._pos = end
         if stop != end:
@@ -636,10 +638,12 @@ class _JsonReader:
             index = self._pos + offset
             while True:
                 if in_string:
-                    match = _RE_STRING_STOP.search(text, index)
+                    match = _RE_SCANNED_STRING_STOP.search(text, index)
                     if match is None:
                         index = len(text)
                         break
+                    if match.group() == "\n":
+                        return match.start(), dropped > 0
                     if match.group() == "\\":
                         if match.end() >= len(text):
                             index = match.start()
