@@ -45,6 +45,7 @@ import zlib
 from urllib.parse import unquote
 
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
+    JOURNAL_NEEDLES,
     RE_EARLYOOM,
     RE_EARLYOOM_V11,
     RE_EARLYOOM_V12,
@@ -136,6 +137,8 @@ _KEPT_EXPORT_FIELDS = frozenset(
 )
 _RE_EXPORT_NAME = re.compile(rb"[A-Z_][A-Z0-9_]{0,63}\Z")
 _RE_EXPORT_FIELD = re.compile(rb"([A-Z_][A-Z0-9_]{0,63})(=|\n)")
+# A line of only a field name: the start of a binary field.
+_RE_BINARY_FIELD = re.compile(rb"^[A-Z_][A-Z0-9_]{0,63}\n", re.MULTILINE)
 # Terminal escapes: CSI (colours, cursor moves, erase), OSC (titles; BEL or ST ends it), charset selection and
 # the two-byte escapes; then the C0 controls except tab, line feed and carriage return. Every alternative
 # stops at a character its classes cannot take, so a line is scanned in linear time.
@@ -153,6 +156,11 @@ _RE_SCANNED_STRING_STOP = re.compile(r'["\\\n]')
 _RE_SCALAR_END = re.compile(r'[\s,\]}\[{"]')
 _RE_KEY = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]{0,63})"\s*:')
 _RE_INSTANCE = re.compile(r"/instances/([^/?#\s]+)")
+
+# Every line the parser may use, and every record counted as untrusted, holds one of these once lowercased;
+# in JSON text too, where only quotes, backslashes and control characters are escaped.
+_BYTE_NEEDLES = tuple(needle.encode("ascii") for needle in JOURNAL_NEEDLES)
+_BYTE_ARRAY_MESSAGE = b'"message":['
 
 _CONSOLE, _COPY, _LOG = 1, 2, 3
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -343,7 +351,7 @@ def iter_lines(stream, fmt, source, report=None, years=None, kernel_only=False):
     if report is None:
         report = FormatReport(fmt)
     if fmt == FORMAT_JOURNAL_JSON:
-        for entry in _json_values(_JsonReader(stream), report):
+        for entry in _json_entries(stream, report):
             yield from _journal_entry_lines(entry, source, report)
     elif fmt == FORMAT_JOURNAL_EXPORT:
         for entry in _export_entries(stream, report):
@@ -479,33 +487,122 @@ def _journal_entry_lines(fields, source, report, stamp=None, host=None):
             yield Line(text, source, kernel=kernel, ident=ident, timestamp=stamp, uptime=uptime, boot=boot, host=host)
 
 
+class _ByteBuffer:
+    """A sliding buffer over a binary stream that knows where the next prefilter word is (case-insensitively),
+    so that records without one are passed over without being decoded."""
+
+    def __init__(self, stream, needles=_BYTE_NEEDLES):
+        self._stream = stream
+        self._needles = needles
+        self.data = b""
+        self._lowered = b""
+        self.pos = 0
+        self.eof = False
+        self._hit = -1
+
+    def fill(self):
+        """Append the next chunk, dropping what was consumed; False at the end of the stream."""
+        if self.eof:
+            return False
+        chunk = self._stream.read(CHUNK_SIZE)
+        self.data = self.data[self.pos :] + chunk
+        self._lowered = self.data.lower()
+        self.pos = 0
+        self._hit = -1
+        self.eof = not chunk
+        return bool(chunk)
+
+    def has_needle(self, end):
+        """True when a prefilter word starts between the current position and C(end)."""
+        if self._hit < self.pos:
+            found = [self._lowered.find(needle, self.pos) for needle in self._needles]
+            self._hit = min((index for index in found if index >= 0), default=len(self._lowered))
+        return self._hit < end
+
+    def readline(self, limit):
+        """The next line with its newline, or its first C(limit) bytes; b'' at the end of the stream."""
+        while True:
+            end = self.data.find(b"\n", self.pos, self.pos + limit)
+            if end != -1 or len(self.data) - self.pos >= limit or not self.fill():
+                stop = end + 1 if end != -1 else min(len(self.data), self.pos + limit)
+                line = self.data[self.pos : stop]
+                self.pos = stop
+                return line
+
+    def read(self, size):
+        """The next C(size) bytes (fewer at the end of the stream); C(size) is at most a field's limit."""
+        while len(self.data) - self.pos < size and self.fill():
+            pass
+        piece = self.data[self.pos : self.pos + size]
+        self.pos += len(piece)
+        return piece
+
+    def discard(self, size):
+        """Pass over C(size) bytes without keeping them; False when the stream ends first."""
+        while size > 0:
+            if self.pos >= len(self.data) and not self.fill():
+                return False
+            step = min(size, len(self.data) - self.pos)
+            self.pos += step
+            size -= step
+        return True
+
+
 def _export_entries(stream, report):
     """Entries of C(journalctl -o export) output as dicts of the fields the parser needs.
 
     A field is C(KEY=value) on one line, or, for binary data, C(KEY), a newline, its size as a 64-bit
-    little-endian number, the data and a newline. An empty line ends an entry.
+    little-endian number, the data and a newline. An empty line ends an entry. An entry of text fields only
+    and without any prefilter word is counted without being parsed.
     """
+    buffer = _ByteBuffer(stream)
+    while True:
+        data = buffer.data
+        while buffer.pos < len(data) and data[buffer.pos] == 10:
+            buffer.pos += 1
+        end = data.find(b"\n\n", buffer.pos)
+        if end == -1 and not buffer.eof and len(data) - buffer.pos <= MAX_FIELD_BYTES:
+            buffer.fill()
+            continue
+        text_only = end != -1 and end - buffer.pos <= MAX_FIELD_BYTES
+        if text_only and not _RE_BINARY_FIELD.search(data, buffer.pos, end + 1):
+            wanted = buffer.has_needle(end)
+            block = data[buffer.pos : end + 1]
+            buffer.pos = end + 2
+            if not wanted:
+                report.entries += 1
+                continue
+            fields = {}
+            bad = False
+            for raw in block.split(b"\n")[:-1]:
+                name, _equals, value = raw.partition(b"=")
+                bad = bad or not _RE_EXPORT_NAME.match(name)
+                if name in _KEPT_EXPORT_FIELDS:
+                    fields[name.decode("ascii")] = value
+        elif buffer.pos < len(data) or not buffer.eof:
+            fields, bad = _export_entry(buffer, report)
+        else:
+            return
+        if bad:
+            report.skipped += 1
+        else:
+            report.entries += 1
+            yield fields
+
+
+def _export_entry(buffer, report):
+    """Read one entry field by field (it has binary fields, or is longer than a field); (fields, bad)."""
     fields = {}
-    started = False
     bad = False
     while True:
-        raw = stream.readline(MAX_FIELD_BYTES + 2)
-        if raw == b"\n" or not raw:
-            if started:
-                if bad:
-                    report.skipped += 1
-                else:
-                    report.entries += 1
-                    yield fields
-            if not raw:
-                return
-            fields, started, bad = {}, False, False
-            continue
-        started = True
+        raw = buffer.readline(MAX_FIELD_BYTES + 2)
+        if raw in (b"\n", b""):
+            return fields, bad
         if not raw.endswith(b"\n"):
             if len(raw) > MAX_FIELD_BYTES:
-                _skip_line(stream, MAX_FIELD_BYTES)
                 bad = bad or raw.startswith(b"MESSAGE=")
+                while raw and not raw.endswith(b"\n"):
+                    raw = buffer.readline(MAX_FIELD_BYTES)
                 continue
             report.truncated = True
         else:
@@ -518,36 +615,26 @@ def _export_entries(stream, report):
             if name in _KEPT_EXPORT_FIELDS:
                 fields[name.decode("ascii")] = value
             continue
-        size = stream.read(8)
+        size = buffer.read(8)
         if len(size) < 8:
             report.truncated = True
-            continue
+            return fields, True
         size = int.from_bytes(size, "little")
         if size > MAX_FIELD_BYTES or name not in _KEPT_EXPORT_FIELDS:
             bad = bad or name == b"MESSAGE"
-            if not _discard(stream, size):
+            if not buffer.discard(size):
                 report.truncated = True
-                continue
+                return fields, True
         else:
-            data = stream.read(size)
-            if len(data) < size:
+            value = buffer.read(size)
+            if len(value) < size:
                 report.truncated = True
-                continue
-            fields[name.decode("ascii")] = data
-        end = stream.read(1)
+                return fields, True
+            fields[name.decode("ascii")] = value
+        end = buffer.read(1)
         if end != b"\n":
             report.truncated = report.truncated or not end
             bad = True
-
-
-def _discard(stream, size):
-    """Read and drop C(size) bytes; False when the stream ends first."""
-    while size > 0:
-        piece = stream.read(min(size, CHUNK_SIZE))
-        if not piece:
-            return False
-        size -= len(piece)
-    return True
 
 
 # JSON streams
@@ -739,6 +826,68 @@ class _JsonReader:
         return _RE_SURROGATE.sub("\ufffd", line[:limit])
 
 
+class _Prefixed:
+    """A binary stream with bytes already read from it put back in front."""
+
+    def __init__(self, prefix, stream):
+        self._prefix = prefix
+        self._stream = stream
+
+    def read(self, size):
+        if self._prefix:
+            piece, self._prefix = self._prefix[:size], self._prefix[size:]
+            return piece
+        return self._stream.read(size)
+
+
+def _json_entries(stream, report):
+    """Yield the objects of a JSON file. JSON lines (journalctl -o json, a log sink's files) are read line by
+    line, and a line without any prefilter word is counted without being decoded; any other layout goes
+    through the JSON stream reader."""
+    buffer = _ByteBuffer(stream, (*_BYTE_NEEDLES, _BYTE_ARRAY_MESSAGE))
+    while buffer.data.find(b"\n") == -1 and len(buffer.data) <= MAX_ENTRY_CHARS and buffer.fill():
+        pass
+    first = buffer.data.split(b"\n", 1)[0]
+    try:
+        json_lines = isinstance(json.loads(first.lstrip(b"\x1e")), dict)
+    except (ValueError, RecursionError):
+        json_lines = False
+    if not json_lines:
+        yield from _json_values(_JsonReader(_Prefixed(buffer.data, stream)), report)
+        return
+    skipping = False
+    while True:
+        data = buffer.data
+        end = data.find(b"\n", buffer.pos)
+        if end == -1:
+            if len(data) - buffer.pos > MAX_ENTRY_CHARS and not skipping:
+                skipping = True
+                report.skipped += 1
+            if skipping:
+                buffer.pos = len(data)
+            if buffer.fill():
+                continue
+            data = buffer.data
+            end = len(data)
+            if end <= buffer.pos:
+                return
+        if skipping:
+            skipping = False
+        elif buffer.has_needle(end):
+            try:
+                entry = json.loads(data[buffer.pos : end].lstrip(b"\x1e"))
+            except (ValueError, RecursionError):
+                entry = None
+            if isinstance(entry, dict):
+                report.entries += 1
+                yield entry
+            else:
+                report.skipped += 1
+        elif data[buffer.pos : end].strip(b" \t\r\x1e"):
+            report.entries += 1
+        buffer.pos = end + 1
+
+
 def _json_values(reader, report):
     """Yield the objects of a JSON stream: the elements of top-level arrays, or concatenated values (JSON lines,
     C(journalctl -o json-pretty), json-seq). Anything else is counted as skipped."""
@@ -844,26 +993,27 @@ def _entry_host(entry):
 
 
 def _log_entry(entry, source, years, report, spool, index):
-    """Spool the lines of one Cloud Logging LogEntry."""
-    host = _entry_host(entry)
-    stamp = parse_iso(entry["timestamp"]) if isinstance(entry.get("timestamp"), str) else None
-    spool.note_time(stamp)
-    log_name = entry.get("logName")
-    log_id = unquote(log_name.partition("/logs/")[2]) if isinstance(log_name, str) else ""
-    serial = log_id.startswith("serialconsole.googleapis.com/serial_port_")
+    """Spool the lines of one Cloud Logging LogEntry that may matter."""
     payload = entry.get("jsonPayload")
     if isinstance(payload, dict) and ("_TRANSPORT" in payload or "MESSAGE" in payload):
         if "MESSAGE" not in payload and isinstance(payload.get("message"), str):
             payload = dict(payload, MESSAGE=payload["message"])
-        for line in _journal_entry_lines(payload, source, report, stamp=stamp, host=host):
-            spool.add(index, _LOG, line)
+        if journal_line_may_matter(_field(payload, "MESSAGE") or ""):
+            stamp = _entry_stamp(entry, spool)
+            for line in _journal_entry_lines(payload, source, report, stamp=stamp, host=_entry_host(entry)):
+                spool.add(index, _LOG, line)
         return
     text = entry.get("textPayload")
     if not isinstance(text, str) and isinstance(payload, dict):
         text = payload.get("message")
-    if not isinstance(text, str):
+    if not isinstance(text, str) or not line_may_matter(text):
         return
-    for piece in text[:MAX_ENTRY_CHARS].split("\n"):
+    host = _entry_host(entry)
+    stamp = _entry_stamp(entry, spool)
+    log_name = entry.get("logName")
+    log_id = unquote(log_name.partition("/logs/")[2]) if isinstance(log_name, str) else ""
+    serial = log_id.startswith("serialconsole.googleapis.com/serial_port_")
+    for piece in text.split("\n"):
         for cleaned in _clean_terminal(piece[:MAX_LINE_CHARS]) if serial else (piece[:MAX_LINE_CHARS].rstrip("\r"),):
             line = _text_line(cleaned, source, years, serial, report)
             if line is None:
@@ -874,6 +1024,13 @@ def _log_entry(entry, source, years, report, spool, index):
             spool.add(index, _COPY if serial and line.ident else (_CONSOLE if serial else _LOG), line)
 
 
+def _entry_stamp(entry, spool):
+    """The LogEntry's time; noted by the spool, which learns from it whether the file is newest first."""
+    stamp = parse_iso(entry["timestamp"]) if isinstance(entry.get("timestamp"), str) else None
+    spool.note_time(stamp)
+    return stamp
+
+
 def _spooled_lines(stream, fmt, source, report, years):
     spool = _Spool()
     failure = None
@@ -881,7 +1038,7 @@ def _spooled_lines(stream, fmt, source, report, years):
     try:
         try:
             if fmt == FORMAT_CLOUD_LOGGING:
-                for index, entry in enumerate(_json_values(_JsonReader(stream), report)):
+                for index, entry in enumerate(_json_entries(stream, report)):
                     _log_entry(entry, source, years, report, spool, index)
             else:
                 host = _spool_serial(stream, fmt, source, report, years, spool)

@@ -281,14 +281,24 @@ def test_export_cut_inside_a_binary_field_is_truncated():
 
 def test_journal_json_lines_malformed_line_skipped_and_counted():
     good = json.dumps(KERNEL_KILL)
-    data = "\n".join([good, good[:40], '{"MESSAGE": "a", "_TRANSPORT": "kernel",}', "42", good]) + "\n"
+    broken = [good[:-10], '{"MESSAGE": "Killed process 9 (x)", "_TRANSPORT": "kernel",}', '["kill"]']
+    data = "\n".join([good, *broken, "a line without any prefilter word", good]) + "\n"
     report = FormatReport(FORMAT_JOURNAL_JSON)
     lines = list(iter_lines(io.BytesIO(data.encode()), FORMAT_JOURNAL_JSON, "f", report))
     assert len(lines) == 2
     assert (lines[0].host, lines[0].boot, lines[0].uptime, lines[0].kernel) == ("vm-j", BOOT, 5123.456789, True)
     assert lines[0].timestamp == datetime.datetime(2026, 3, 3, 10, 11, 12, 345678, tzinfo=datetime.timezone.utc)
-    # The cut line ends at its line feed (a JSON string holds none), the scalar is no entry.
-    assert (report.entries, report.skipped) == (2, 3)
+    # A line without any prefilter word is counted without being decoded.
+    assert (report.entries, report.skipped) == (3, 3)
+
+
+def test_journal_json_pretty_printed_malformed_entry_skipped_and_counted():
+    pretty = json.dumps(KERNEL_KILL, indent=8)
+    data = "\n".join([pretty, pretty.replace('"vm-j",', '"vm-j"'), "42", pretty]) + "\n"
+    report = FormatReport(FORMAT_JOURNAL_JSON)
+    lines = list(iter_lines(io.BytesIO(data.encode()), FORMAT_JOURNAL_JSON, "f", report))
+    assert [line.message for line in lines] == [KERNEL_KILL["MESSAGE"]] * 2
+    assert (report.entries, report.skipped) == (2, 2)
 
 
 def test_deeply_nested_json_is_skipped_not_a_crash():
