@@ -1063,6 +1063,8 @@ def _spool_serial(stream, fmt, source, report, years, spool):
     hosts = []
 
     def on_line(text):
+        if not line_may_matter(text):
+            return
         for cleaned in _clean_terminal(text.replace("\n", "\r")):
             line = _text_line(cleaned, source, years, True, report)
             if line is not None:

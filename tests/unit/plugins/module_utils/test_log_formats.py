@@ -98,10 +98,10 @@ def brief(result):
     ("name", "expected"),
     [
         ("journal-vm-j.json", FORMAT_JOURNAL_JSON),
-        ("journal-vm-j.export", FORMAT_JOURNAL_EXPORT),
+        ("journal-vm-j.export.bin", FORMAT_JOURNAL_EXPORT),
         ("cloud-logging-two-vms.json", FORMAT_CLOUD_LOGGING),
         ("serial-port-vm-serial.json", FORMAT_SERIAL_JSON),
-        ("serial-port-vm-capture.txt", FORMAT_SERIAL_TEXT),
+        ("serial-port-vm-capture.bin", FORMAT_SERIAL_TEXT),
         ("syslog-debian.log", FORMAT_TEXT),
         ("dmesg-6.18-memcg-v1.log", FORMAT_TEXT),
         ("kmsg-raw.log", FORMAT_TEXT),
@@ -155,9 +155,9 @@ def test_detection_when_the_first_entry_is_longer_than_the_head():
 
 def test_text_with_binary_garbage_and_log_lines_stays_text():
     """A syslog file with NUL runs and stray bytes is still a log; only a head with no log line is binary."""
-    head = b"\x00\x01\x02binary\xff\xfe\x00" * 30 + b"\n[ 11.000000] Out of memory: Killed process 4242 (worker)\n"
-    assert detect_format(head) == FORMAT_TEXT
-    assert detect_format(head.split(b"\n")[0] + b"\nno log line here\n") == FORMAT_UNRECOGNIZED
+    garbage = b"\x00\x01\x02binary\xff\xfe\x00" * 30
+    assert detect_format(garbage + b"\n[ 11.000000] Out of memory: Killed process 4242 (worker)\n") == FORMAT_TEXT
+    assert detect_format(garbage + b"\nno log line here\n") == FORMAT_UNRECOGNIZED
 
 
 # Journal: journalctl -o json and -o export
@@ -170,7 +170,7 @@ JOURNAL_KILLS = [
 ]
 
 
-@pytest.mark.parametrize("name", ["journal-vm-j.json", "journal-vm-j.export"])
+@pytest.mark.parametrize("name", ["journal-vm-j.json", "journal-vm-j.export.bin"])
 def test_journal_exports_give_exact_kills(tmp_path, name):
     result, report = read(copy_fixture(tmp_path, name))
     assert brief(result) == JOURNAL_KILLS
@@ -200,8 +200,8 @@ def test_journal_exports_give_exact_kills(tmp_path, name):
 
 
 def test_journal_json_and_export_of_the_same_entries_agree(tmp_path):
-    as_json, _ = read(copy_fixture(tmp_path, "journal-vm-j.json"))
-    as_export, _ = read(copy_fixture(tmp_path, "journal-vm-j.export"))
+    as_json = read(copy_fixture(tmp_path, "journal-vm-j.json"))[0]
+    as_export = read(copy_fixture(tmp_path, "journal-vm-j.export.bin"))[0]
     for kill in as_json["kills"] + as_export["kills"]:
         kill.pop("source")
     assert as_json == as_export
@@ -430,13 +430,13 @@ def test_serial_port_api_object(tmp_path):
 def test_serial_port_api_object_in_api_key_order(tmp_path):
     api = json.loads((FIXTURES / "serial-port-vm-serial.json").read_text())
     ordered = {key: api[key] for key in ("kind", "selfLink", "start", "next", "contents")}
-    expected, _ = read(copy_fixture(tmp_path, "serial-port-vm-serial.json"))
-    result, _ = read(copy_fixture(tmp_path, "api.json", data=json.dumps(ordered).encode()))
+    expected = read(copy_fixture(tmp_path, "serial-port-vm-serial.json"))[0]
+    result = read(copy_fixture(tmp_path, "api.json", data=json.dumps(ordered).encode()))[0]
     assert brief(result) == brief(expected)
 
 
 def test_serial_port_capture_with_crlf_and_terminal_escapes(tmp_path):
-    result, report = read(copy_fixture(tmp_path, "serial-port-vm-capture.txt"))
+    result, report = read(copy_fixture(tmp_path, "serial-port-vm-capture.bin"))
     assert brief(result) == [
         ("kernel", "vm-capture", 1717, "mysqld", "global", None, 130.5),
         ("earlyoom", "vm-capture", 2424, "node", None, "2026-03-03T11:00:00+00:00", None),
@@ -625,7 +625,7 @@ def warning_messages(result):
     ("name", "expected"),
     [
         ("journal-vm-j.json", JOURNAL_KILLS),
-        ("journal-vm-j.export", JOURNAL_KILLS),
+        ("journal-vm-j.export.bin", JOURNAL_KILLS),
         ("cloud-logging-two-vms.json", CLOUD_KILLS),
         (
             "serial-port-vm-serial.json",
@@ -635,7 +635,7 @@ def warning_messages(result):
             ],
         ),
         (
-            "serial-port-vm-capture.txt",
+            "serial-port-vm-capture.bin",
             [
                 ("kernel", "vm-capture", 1717, "mysqld", "global", None, 130.5),
                 ("earlyoom", "vm-capture", 2424, "node", None, "2026-03-03T11:00:00+00:00", None),
@@ -657,7 +657,7 @@ def test_oom_facts_reads_each_format_from_log_paths(tmp_path, capsys, name, expe
 
 @pytest.mark.usefixtures("fresh_warnings")
 def test_oom_facts_reports_an_unrecognized_file_with_a_warning(tmp_path, capsys):
-    good = copy_fixture(tmp_path, "serial-port-vm-capture.txt")
+    good = copy_fixture(tmp_path, "serial-port-vm-capture.bin")
     bad = copy_fixture(tmp_path, "unrelated.json")
     result = run_module({"log_sources": [], "top_processes": 0, "log_paths": [bad, good]}, capsys)
     oom = result["ansible_facts"]["oom"]
