@@ -171,7 +171,7 @@ def measure(kind, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--entries", type=int, default=200000)
     parser.add_argument("--quick", action="store_true", help="20,000 entries")
     args = parser.parse_args()
