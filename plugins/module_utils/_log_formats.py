@@ -146,7 +146,7 @@ _RE_TERMINAL = re.compile(
     r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[()][0-9A-Za-z]?|[@-Z\\-_]?)"
     r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 )
-_RE_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f\ufffd]")
+_RE_NOT_TEXT = re.compile("[\x01-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f\ufffd]")
 _RE_SURROGATE = re.compile("[\ud800-\udfff]")
 _RE_SPACE = re.compile("[ \t\r\n\x1e\ufeff]*")
 _RE_STRUCTURE = re.compile(r'[\[\]{}"]')
@@ -231,7 +231,8 @@ def describe_format(head):
         )
     if _looks_like_export(head):
         return FORMAT_JOURNAL_EXPORT, ""
-    text = head.decode("utf-8", "replace")
+    # NUL runs are what a syslog file keeps of blocks allocated before a crash: not a sign of binary data.
+    text = head.decode("utf-8", "replace").replace("\x00", "")
     stripped = text.lstrip(" \t\r\n\x1e\ufeff")
     if stripped.startswith("{") or (stripped.startswith("[") and stripped[1:].lstrip()[:1] in ("{", "]", "")):
         fmt = _json_format(stripped)

@@ -158,6 +158,9 @@ def test_text_with_binary_garbage_and_log_lines_stays_text():
     garbage = b"\x00\x01\x02binary\xff\xfe\x00" * 30
     assert detect_format(garbage + b"\n[ 11.000000] Out of memory: Killed process 4242 (worker)\n") == FORMAT_TEXT
     assert detect_format(garbage + b"\nno log line here\n") == FORMAT_UNRECOGNIZED
+    # A syslog file that starts with the NUL blocks an unclean shutdown left is a text log.
+    assert detect_format(bytes(_log_formats.HEAD_SIZE)) == FORMAT_TEXT
+    assert detect_format(bytes(9000) + b"Mar  3 10:11:12 vm-1 sshd[4]: Accepted publickey\n") == FORMAT_TEXT
 
 
 # Journal: journalctl -o json and -o export
