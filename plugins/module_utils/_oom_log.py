@@ -1207,39 +1207,33 @@ class OomLogParser:
 
     def waiting(self, source):
         """True when the parser waits for a line of one of the lazy kinds in C(source)."""
-        event = self._events.get(source)
-        return event is not None and (
-            event.banner_wait or event.panic_wait or bool(event.reap_pending) or event.summary_fragment is not None
+        return any(
+            event.banner_wait or event.panic_wait or event.reap_pending or event.summary_fragment is not None
+            for event in self._events.get(source, {}).values()
         )
-
-    def panic_waiting(self, source):
-        event = self._events.get(source)
-        return event is not None and event.panic_wait
 
     def wanted_needles(self, source, next_is_kill=None):
         """The lazy needles the parser waits for in the text before the next line of C(source).
 
-        C(next_is_kill): whether the next kill, header or "no killable" line is a kill (None: unknown). A panic
-        line is kept only when no kill comes after it, so it is not wanted before a kill.
+        C(next_is_kill): None, or a function telling for a host whether its next kill, header or "no killable"
+        line is a kill (None: unknown). A panic line is kept only when no kill of its host comes after it, so it
+        is not wanted before one.
         """
-        event = self._events.get(source)
-        if event is None:
-            return ()
         wanted = []
-        if event.banner_wait:
-            wanted.append(BANNER_NEEDLE)
-        if event.reap_pending:
-            wanted.append(REAPER_NEEDLE)
-        if event.summary_fragment is not None:
-            wanted.extend(SUMMARY_TAIL_NEEDLES)
-        if event.panic_wait and not next_is_kill:
-            wanted.append(PANIC_NEEDLE)
+        for host, event in self._events.get(source, {}).items():
+            if event.banner_wait:
+                wanted.append(BANNER_NEEDLE)
+            if event.reap_pending:
+                wanted.append(REAPER_NEEDLE)
+            if event.summary_fragment is not None:
+                wanted.extend(SUMMARY_TAIL_NEEDLES)
+            if event.panic_wait and not (next_is_kill and next_is_kill(host)):
+                wanted.append(PANIC_NEEDLE)
         return wanted
 
     def end_source(self, source):
-        """Close the event of a source: a panic with no kill after it is kept."""
-        event = self._events.pop(source, None)
-        if event is not None:
+        """Close the events of a source: a panic with no kill after it is kept."""
+        for event in self._events.pop(source, {}).values():
             self._commit_panics(event)
 
     def result(self):
@@ -1266,14 +1260,18 @@ class OomLogParser:
 
     # Kernel
 
-    def _event(self, source):
-        event = self._events.get(source)
+    def _event(self, line, new=False):
+        """The OOM event in progress of the line's source and host (one central log holds many VMs' events)."""
+        events = self._events.get(line.source)
+        if events is None:
+            events = self._events[line.source] = {}
+        event = None if new else events.get(line.host)
         if event is None:
-            event = self._events[source] = _Event()
+            event = events[line.host] = _Event()
         return event
 
     def _feed_kernel(self, line, message):
-        event = self._event(line.source)
+        event = self._event(line)
         if message.startswith(SUMMARY_TAIL_NEEDLES):
             if event.summary_fragment is not None:
                 event.summary = event.summary_fragment + message
@@ -1314,7 +1312,7 @@ class OomLogParser:
             if header is not None:
                 self.records_by_source[line.source] += 1
                 self._commit_panics(event)
-                event = self._events[line.source] = _Event()
+                event = self._event(line, new=True)
                 event.header = header
                 event.banner_wait = True
                 event.panic_wait = True
@@ -1525,19 +1523,20 @@ class OomLogParser:
         fields["unit"], fields["container"] = self._cgroup_names(cgroup)
         kill = _Kill(fields, line)
         if self._record(fields, line, message, SCOPE_LOCAL, kill) and fields["unit"]:
-            self._pending_oomd[fields["unit"]] = kill
+            self._pending_oomd[_short_host(line.host), fields["unit"]] = kill
             if len(self._pending_oomd) > self.MAX_PENDING:
                 self._pending_oomd.popitem(last=False)
 
     def _oomd_unit_count(self, line, unit, count):
-        kill = self._pending_oomd.get(unit)
+        key = (_short_host(line.host), unit)
+        kill = self._pending_oomd.get(key)
         if kill is None:
             return
         scope = line.confirm_scope
         if scope is not None and not (kill.fields["cgroup"] or "").startswith(scope):
             # A user manager may only speak about the units below its own cgroup.
             return
-        del self._pending_oomd[unit]
+        del self._pending_oomd[key]
         kill.fields["processes"] = count
         kill.fields["queued"] = False
 
@@ -1588,7 +1587,8 @@ class OomLogParser:
             bucket = key[-1]
             for near in (bucket - 1, bucket, bucket + 1):
                 hosts = recent.get((*key[:-1], near))
-                # A record without a host matches any host: a dmesg capture and the journal of one machine.
+                # Two host names: two machines, never merged (one export of many VMs). A record without a host
+                # (a dmesg capture, a copied kern.log) may be any machine's and matches any host.
                 if hosts is not None and (host is None or host in hosts or None in hosts):
                     return False
         for key in keys:

@@ -6,14 +6,14 @@
 
 PRIVATE to the oomguard.memory collection. No compatibility promise.
 
-Bounds, whatever the input: files are read in fixed-size blocks and a line is never held beyond
-MAX_LINE_CHARS bytes (the rest of an over-long line is skipped); gzip files are streamed and stop after
-MAX_GZIP_BYTES decompressed bytes (with a warning); command output is read the same way. Only regular
-files are read (O_NONBLOCK and fstat after open, so a path swapped for a FIFO or a device is refused).
+Bounds, whatever the input: files are read through _log_file (regular files only, fixed-size blocks, a line
+never held beyond MAX_LINE_CHARS bytes, gzip streamed and capped at MAX_GZIP_BYTES decompressed bytes with a
+warning); command output is read the same way. The format of a file is told by its content: text logs are
+scanned here, structured exports go to _log_formats, which also reads the live journal's JSON.
 
 A reader raises SourceUnavailable with a status (C(absent), C(unreadable), C(unrecognized)) and a reason
 when it cannot read its source at all, and records a C(partial) status with a warning when it could read
-only the start (a truncated or corrupt gzip file, a gzip file over the cap).
+only the start (a truncated or corrupt gzip file, a gzip file over the cap, an export cut inside an entry).
 """
 
 from __future__ import annotations
@@ -21,51 +21,50 @@ from __future__ import annotations
 import datetime
 import errno
 import glob
-import io
 import json
 import os
 import stat
 import subprocess
 import tempfile
-import zlib
 
 from ansible_collections.oomguard.memory.plugins.module_utils._host import read_boot_id, read_boot_time, read_hostname
+from ansible_collections.oomguard.memory.plugins.module_utils._log_file import (
+    LogDamage,
+    LogFile,
+    SourceUnavailable,
+    blocks,
+    kind_of_mode,
+    lines,
+    open_error,
+)
+from ansible_collections.oomguard.memory.plugins.module_utils._log_formats import (
+    FORMAT_JOURNAL_JSON,
+    FORMAT_TEXT,
+    FORMAT_UNRECOGNIZED,
+    HEAD_SIZE,
+    JOURNAL_FIELDS,
+    MAX_ENTRY_CHARS,
+    FormatReport,
+    describe_format,
+    iter_lines,
+)
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
     JOURNAL_GREP_PATTERN,
-    KILLER_EARLYOOM,
-    KILLER_OOMD,
     MAX_KILLS_LIMIT,
     MAX_LINE_CHARS,
     RECORD_MARKERS,
     SCAN_NEEDLES,
-    Line,
     OomLogParser,
     YearGuesser,
     line_may_matter,
-    looks_like_record,
 )
 
 C_LOCALE = {"LC_ALL": "C", "LANGUAGE": "C", "LANG": "C"}
-BLOCK_SIZE = 1 << 22
-MAX_GZIP_BYTES = 1 << 30
-MAX_JSON_LINE_BYTES = 1 << 20
-HEAD_BYTES = 1 << 16
 SYSLOG_NAMES = ("syslog", "messages", "kern.log")
 AUTO_ORDER = ("journal", "kmsg", "dmesg", "syslog")
 # The live sources that carry the kernel's own records of this boot.
 KERNEL_LOG_SOURCES = ("journal", "kmsg", "dmesg")
 JOURNAL_DIRS = ("/run/log/journal", "/var/log/journal")
-JOURNAL_FIELDS = (
-    "MESSAGE",
-    "SYSLOG_IDENTIFIER",
-    "_TRANSPORT",
-    "_SOURCE_MONOTONIC_TIMESTAMP",
-    "_SYSTEMD_UNIT",
-    "_SYSTEMD_USER_UNIT",
-    "_UID",
-    "_PID",
-    "_HOSTNAME",
-)
 # The journal matches: every record that could carry an OOM kill, trusted or forged; provenance decides.
 JOURNAL_MATCHES = (
     "_TRANSPORT=kernel",
@@ -77,11 +76,6 @@ JOURNAL_MATCHES = (
     "SYSLOG_IDENTIFIER=earlyoom",
     "SYSLOG_IDENTIFIER=systemd",
 )
-KILLER_UNITS = {"systemd-oomd.service": KILLER_OOMD, "earlyoom.service": KILLER_EARLYOOM}
-# systemd-oomd runs as its own system user (systemd-oom), earlyoom's upstream unit as a DynamicUser.
-SYSTEM_UID_MAX = 999
-DYNAMIC_UID_RANGE = (61184, 65519)
-
 _SCAN_BYTES = tuple(needle.encode("ascii") for needle in SCAN_NEEDLES)
 _NEEDLE_BYTES = {}
 
@@ -102,15 +96,6 @@ def _markers_by_offset():
 
 _MARKERS = _markers_by_offset()
 _KILL_LETTERS = (ord("K"), ord("k"))
-
-
-class SourceUnavailable(Exception):
-    """A log source that cannot be read; C(status) is 'absent', 'unreadable' or 'unrecognized'."""
-
-    def __init__(self, status, reason):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 class LogPathError(ValueError):
@@ -137,19 +122,6 @@ def _needle(text):
 
 
 # log_paths: what may be read
-
-
-def _kind_of_mode(mode):
-    for test, name in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def check_log_paths(paths):
@@ -179,7 +151,7 @@ def check_log_paths(paths):
         if not stat.S_ISREG(found.st_mode):
             raise LogPathError(
                 "log_paths: %s is %s; only regular log files (plain or .gz) can be read"
-                % (path, _kind_of_mode(found.st_mode))
+                % (path, kind_of_mode(found.st_mode))
             )
         identity = (found.st_dev, found.st_ino)
         if identity in seen:
@@ -189,191 +161,6 @@ def check_log_paths(paths):
         seen[identity] = path
         unique.append(path)
     return unique, duplicates
-
-
-def _open_error(path, exc):
-    if exc.errno == errno.ENOENT:
-        return SourceUnavailable("absent", "%s does not exist" % path)
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return SourceUnavailable("unreadable", "cannot read %s: permission denied (run as root)" % path)
-    return SourceUnavailable("unreadable", "cannot read %s: %s" % (path, exc.strerror or exc))
-
-
-def open_regular_file(path):
-    """Open a file for reading without blocking on FIFOs or devices; (fd, stat) of a regular file only."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise _open_error(path, exc) from None
-    try:
-        found = os.fstat(fd)
-    except OSError as exc:
-        os.close(fd)
-        raise _open_error(path, exc) from None
-    if not stat.S_ISREG(found.st_mode):
-        os.close(fd)
-        raise SourceUnavailable(
-            "unreadable", "%s is %s; only regular log files can be read" % (path, _kind_of_mode(found.st_mode))
-        )
-    return fd, found
-
-
-# Block readers: complete lines in a buffer, over-long lines cut, bounded memory
-
-
-class _Damage(Exception):
-    """The readable start of a file ended early; C(reason) says why."""
-
-    def __init__(self, reason):
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _GzipReader:
-    """readinto() for a gzip file (several members too), at most C(limit) decompressed bytes.
-
-    Damage (a truncated file, a corrupt stream, garbage after the last member) ends the text with _Damage after
-    everything before it was returned: the decompressor is copied before each step, and a step that fails is
-    replayed in small slices, so the text up to the damage is the same whatever the read sizes.
-    """
-
-    STEP_IN = 1 << 16
-    STEP_OUT = 1 << 20
-    REPLAY_SLICE = 256
-
-    def __init__(self, fd, path, limit, warnings):
-        self.fd = fd
-        self.path = path
-        self.limit = limit
-        self.warnings = warnings
-        self.total = 0
-        self.decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self.member_started = False
-        self.pending = b""
-        self.out = b""
-        self.file_done = False
-        self.damage = None
-
-    def _read_input(self):
-        if not self.file_done:
-            try:
-                data = os.read(self.fd, self.STEP_IN)
-            except BlockingIOError:
-                data = b""
-            if data:
-                return data
-            self.file_done = True
-        return b""
-
-    def _step(self):
-        if not self.pending:
-            self.pending = self._read_input()
-            if not self.pending:
-                if self.member_started and not self.decompressor.eof:
-                    self.damage = "%s is truncated after %d bytes of text" % (self.path, self.total + len(self.out))
-                return False
-        if self.decompressor.eof:
-            rest = self.pending.lstrip(b"\x00")
-            if not rest:
-                self.pending = b""
-                return True
-            if not rest.startswith(b"\x1f\x8b"[: len(rest)]):
-                self.damage = "%s has data that is not gzip after %d bytes of text" % (self.path, self.total)
-                return False
-            self.decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            self.pending = rest
-        self.member_started = True
-        snapshot = self.decompressor.copy()
-        try:
-            data = self.decompressor.decompress(self.pending, self.STEP_OUT)
-        except zlib.error as exc:
-            self.decompressor = snapshot
-            self._replay(exc)
-            return False
-        self.pending = self.decompressor.unconsumed_tail or self.decompressor.unused_data
-        self.out += data
-        return True
-
-    def _replay(self, exc):
-        """Feed the failed step again in small slices and keep what comes out before the damage."""
-        pending, kept = self.pending, []
-        size = sum(len(piece) for piece in kept)
-        while pending and size < self.STEP_OUT:
-            piece, pending = pending[: self.REPLAY_SLICE], pending[self.REPLAY_SLICE :]
-            try:
-                data = self.decompressor.decompress(piece, self.STEP_OUT - size)
-            except zlib.error:
-                break
-            kept.append(data)
-            size += len(data)
-            pending = self.decompressor.unconsumed_tail + pending
-        self.out += b"".join(kept)
-        self.damage = "%s is corrupt after %d bytes of text (%s)" % (self.path, self.total + len(self.out), exc)
-
-    def readinto(self, view):
-        while not self.out and self.damage is None and self._step():
-            pass
-        if not self.out:
-            if self.damage is not None:
-                raise _Damage(self.damage)
-            return 0
-        room = min(len(view), self.limit - self.total)
-        if room <= 0:
-            self.warnings.append(
-                "%s: stopped after %d bytes of decompressed text (the cap for one gzip file); later "
-                "records in it were not read" % (self.path, self.limit)
-            )
-            self.out = b""
-            self.damage = None
-            self.file_done = True
-            self.pending = b""
-            self.member_started = False
-            return 0
-        data, self.out = self.out[:room], self.out[room:]
-        view[: len(data)] = data
-        self.total += len(data)
-        return len(data)
-
-
-def _blocks(readinto):
-    """Blocks of complete lines, read with C(readinto(view)) into one reused buffer.
-
-    Yields (buffer, low, high): buffer[low:high] holds whole lines (the last line of the input may lack its
-    newline). A line longer than MAX_LINE_CHARS is yielded cut to its first MAX_LINE_CHARS bytes, in a block of
-    its own, and the rest of it, up to its newline, is skipped, so memory stays bounded.
-    """
-    buffer = bytearray(BLOCK_SIZE + MAX_LINE_CHARS + 1)
-    view = memoryview(buffer)
-    filled = 0
-    skipping = False
-    eof = False
-    while not eof:
-        count = readinto(view[filled:])
-        if not count:
-            eof = True
-        else:
-            filled += count
-        if skipping:
-            newline = buffer.find(b"\n", 0, filled)
-            if newline == -1:
-                filled = 0
-                continue
-            buffer[0 : filled - newline - 1] = buffer[newline + 1 : filled]
-            filled -= newline + 1
-            skipping = False
-        end = filled if eof else buffer.rfind(b"\n", 0, filled) + 1
-        if end:
-            yield buffer, 0, end
-        rest = filled - end
-        if rest > MAX_LINE_CHARS:
-            yield buffer, end, end + MAX_LINE_CHARS
-            skipping = True
-            filled = 0
-        elif rest:
-            buffer[0:rest] = buffer[end:filled]
-            filled = rest
-        else:
-            filled = 0
 
 
 class _TextScanner:
@@ -445,22 +232,28 @@ class _TextScanner:
                 lines.append((start, after, line))
         roles = {}
 
-        def next_is_kill(position):
-            # Whether the next kill, header or "no killable" line from here on is a kill: a panic line is only
-            # kept when no kill follows it, so it need not be looked for before a kill.
-            for ahead in range(position, len(lines)):
-                role = roles.get(ahead)
-                if role is None:
-                    role = roles[ahead] = parser.classify(lines[ahead][2])
-                if role != "other":
-                    return role == "kill"
-            return None
+        def kill_ahead(position):
+            def next_is_kill(host):
+                # Whether the host's next kill, header or "no killable" line from here on is a kill: a panic line
+                # is only kept when no kill of its host follows it, so it need not be looked for before one.
+                for ahead in range(position, len(lines)):
+                    line = lines[ahead][2]
+                    if line.host != host:
+                        continue
+                    role = roles.get(ahead)
+                    if role is None:
+                        role = roles[ahead] = parser.classify(line)
+                    if role != "other":
+                        return role == "kill"
+                return None
+
+            return next_is_kill
 
         done = low
         waiting = parser.waiting
         for position, (start, after, line) in enumerate(lines):
             if waiting(source):
-                self._lazy(block, done, start, next_is_kill(position) if parser.panic_waiting(source) else True)
+                self._lazy(block, done, start, kill_ahead(position))
             parser.feed(line)
             done = after
         if waiting(source):
@@ -499,22 +292,6 @@ def _line_start(block, low, index):
     return low if index - low <= MAX_LINE_CHARS else -1
 
 
-def _detect_structured(head):
-    """The structured format of a log file from its first bytes, or None for text.
-
-    Dispatch point for the structured formats (journal JSON and export, Cloud Logging exports, serial port API
-    output): _log_formats provides their detector and readers. Until they are wired here, such a file is only
-    recognised as structured, so that its JSON is never scanned as text (a MESSAGE would pass for a kernel line).
-    """
-    start = head.lstrip()[:64]
-    if start.startswith(b"{") or (start.startswith(b"[") and start[1:].lstrip()[:1] in (b"{", b"]")):
-        # a JSON object, or an array of them (a dmesg line starts with "[" too: "[   12.345678] ...")
-        return "json"
-    if start.startswith(b"__CURSOR=") or start.startswith(b"__REALTIME_TIMESTAMP="):
-        return "journal-export"
-    return None
-
-
 def _recognised_prefix(head, source):
     """True when one of the first lines of a text file has a log prefix the parser knows."""
     parser = OomLogParser(max_kills=0)
@@ -536,61 +313,55 @@ def _first_time(head, source, years):
 
 
 def read_log_file(parser, path, source, kernel_only=False, warnings=None, gzip_limit=None):
-    """Feed the OOM records of one plain or gzip-compressed log file to the parser.
+    """Feed the OOM records of one plain or gzip-compressed log file to the parser; return its FormatReport.
 
-    Returns the status: 'ok', or 'partial' when only the start could be read (the reason is appended to
-    C(warnings)). Raises SourceUnavailable when nothing could be read, or when the file is in no known
-    format (status 'unrecognized').
+    The format is told by the content (_log_formats.describe_format()): text logs are scanned here, journal and
+    Cloud Logging exports and serial port output are read by _log_formats.iter_lines(). The report's C(partial)
+    is True when only the start could be read (the reason is appended to C(warnings)). Raises
+    SourceUnavailable when nothing could be read, or when the file is in no known format ('unrecognized').
     """
     warnings = [] if warnings is None else warnings
-    fd, found = open_regular_file(path)
-    status = "ok"
-    try:
-        try:
-            magic = os.pread(fd, 2, 0)
-        except OSError as exc:
-            raise _open_error(path, exc) from None
-        years = YearGuesser(datetime.datetime.fromtimestamp(found.st_mtime))
-        scanner = _TextScanner(parser, source, years, kernel_only)
+    warned = len(warnings)
+    with LogFile(path, warnings, gzip_limit) as log:
+        fmt, reason = describe_format(log.head[:HEAD_SIZE])
+        if fmt == FORMAT_UNRECOGNIZED:
+            raise SourceUnavailable("unrecognized", "%s is in no log format this module reads: %s" % (path, reason))
+        years = YearGuesser(datetime.datetime.fromtimestamp(log.stat.st_mtime))
+        report = FormatReport(fmt)
         before = parser.records_by_source.get(source, 0)
-        warned = len(warnings)
-        if magic == b"\x1f\x8b":
-            reader = _GzipReader(fd, path, MAX_GZIP_BYTES if gzip_limit is None else gzip_limit, warnings)
-        else:
-            reader = io.FileIO(fd, "rb", closefd=False)
-        head = None
         try:
-            for block, low, high in _blocks(reader.readinto):
-                if head is None:
-                    head = bytes(block[low : min(high, low + HEAD_BYTES)])
-                    structured = _detect_structured(head)
-                    if structured is not None:
-                        raise SourceUnavailable(
-                            "unrecognized",
-                            "%s holds %s, a structured format this reader does not read" % (path, structured),
-                        )
-                scanner.feed_block(block, low, high)
-        except _Damage as damage:
+            if fmt == FORMAT_TEXT:
+                report.entries = None
+                scanner = _TextScanner(parser, source, years, kernel_only)
+                for block, low, high, _cut in blocks(log.readinto):
+                    scanner.feed_block(block, low, high)
+            else:
+                for line in iter_lines(log, fmt, source, report, years):
+                    parser.note_time(line.timestamp)
+                    parser.feed(line)
+        except LogDamage as damage:
             warnings.append("%s; the kills before the damage are counted" % damage.reason)
-            status = "partial"
         except OSError as exc:
-            raise _open_error(path, exc) from None
-        if len(warnings) > warned:
-            status = "partial"
-        parser.end_source(source)
-        head = head or b""
+            raise open_error(path, exc) from None
+        finally:
+            parser.end_source(source)
+        if report.truncated:
+            warnings.append("%s ends inside an entry (cut short); the kills before it are counted" % path)
+        report.partial = len(warnings) > warned
+        if report.untrusted:
+            parser.note_untrusted(source, report.untrusted)
+        head = log.head
+    empty = not head.strip()
+    if fmt == FORMAT_TEXT:
         parser.note_time(_first_time(head, source, years))
-        empty = not head.strip()
         if parser.records_by_source.get(source, 0) == before and not empty and not _recognised_prefix(head, source):
             raise SourceUnavailable(
                 "unrecognized",
-                "%s is in no log format this module knows (no line with a log prefix or an OOM record)" % path,
+                "%s is in no log format this module reads: no line with a log prefix or an OOM record" % path,
             )
-        if empty and status == "partial":
-            raise SourceUnavailable("unreadable", warnings[-1])
-    finally:
-        os.close(fd)
-    return status
+    if empty and report.partial:
+        raise SourceUnavailable("unreadable", warnings[-1])
+    return report
 
 
 # Syslog files of the host
@@ -670,33 +441,7 @@ class _Pipeline:
 
     def lines(self, limit):
         """Lines of at most C(limit) bytes; (line, True) when it was cut."""
-        carry = b""
-        skipping = False
-        stream = self.process.stdout
-        while True:
-            chunk = stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16)
-            if not chunk:
-                break
-            data = carry + chunk if carry else chunk
-            start = 0
-            while True:
-                newline = data.find(b"\n", start)
-                if newline == -1:
-                    break
-                if skipping:
-                    skipping = False
-                else:
-                    line = data[start:newline]
-                    yield (line[:limit], len(line) > limit)
-                start = newline + 1
-            carry = data[start:]
-            if len(carry) > limit:
-                if not skipping:
-                    yield (carry[:limit], True)
-                skipping = True
-                carry = b""
-        if carry and not skipping:
-            yield (carry, False)
+        return lines(self.process.stdout.readinto1, limit)
 
     def finish(self):
         self.process.stdout.close()
@@ -723,7 +468,7 @@ def read_kmsg(parser, path="/dev/kmsg", host=None, boot=None):
             raise SourceUnavailable(
                 "unreadable", "cannot read %s: needs CAP_SYSLOG or root (kernel.dmesg_restrict)" % path
             ) from None
-        raise _open_error(path, exc) from None
+        raise open_error(path, exc) from None
     epoch = read_boot_time()
     boot = boot or read_boot_id()
     first = True
@@ -800,82 +545,6 @@ def read_dmesg(parser, dmesg, host=None, boot=None):
 # The journal
 
 
-def _journal_message(value):
-    if isinstance(value, list):
-        if len(value) > MAX_LINE_CHARS * 4:
-            value = value[: MAX_LINE_CHARS * 4]
-        try:
-            return _decode(bytes(value))
-        except (TypeError, ValueError):
-            return None
-    return value if isinstance(value, str) else None
-
-
-def _field_int(entry, key):
-    value = entry.get(key)
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
-        return int(value)
-    return None
-
-
-def _system_uid(uid):
-    return uid is not None and (uid <= SYSTEM_UID_MAX or DYNAMIC_UID_RANGE[0] <= uid <= DYNAMIC_UID_RANGE[1])
-
-
-def journal_provenance(entry):
-    """Who wrote a journal entry, from the fields journald sets itself (clients cannot forge them).
-
-    Returns (role, confirm_scope): role 'kernel' (_TRANSPORT=kernel), 'systemd-oomd' or 'earlyoom' (their own
-    system unit, run by a system user: root, systemd-oom, or a DynamicUser), 'manager' (PID 1, or a user's
-    service manager, whose unit lines then only count for units below its own cgroup: confirm_scope), or
-    (None, None) for anything else: a user's C(logger -t kernel), an C(earlyoom) identifier on a user's process.
-    """
-    if entry.get("_TRANSPORT") == "kernel":
-        return "kernel", None
-    unit = entry.get("_SYSTEMD_UNIT")
-    uid = _field_int(entry, "_UID")
-    if unit in KILLER_UNITS and _system_uid(uid):
-        return KILLER_UNITS[unit], None
-    if entry.get("_PID") == "1" and uid == 0:
-        return "manager", None
-    if uid is not None and unit == "user@%d.service" % uid and entry.get("_SYSTEMD_USER_UNIT") == "init.scope":
-        return "manager", "/user.slice/user-%d.slice/user@%d.service/" % (uid, uid)
-    return None, None
-
-
-def journal_line(entry, source="journal"):
-    """The Line of a trusted journal entry, or (None, trusted) for entries without text or from others.
-
-    Returns (line, trusted)."""
-    message = _journal_message(entry.get("MESSAGE"))
-    if message is None:
-        return None, True
-    role, confirm_scope = journal_provenance(entry)
-    if role is None:
-        return None, False
-    try:
-        realtime = int(entry["__REALTIME_TIMESTAMP"]) / 1e6
-        stamp = datetime.datetime.fromtimestamp(realtime, datetime.timezone.utc).astimezone()
-    except (KeyError, TypeError, ValueError, OverflowError, OSError):
-        stamp = None
-    host = entry.get("_HOSTNAME") if isinstance(entry.get("_HOSTNAME"), str) else None
-    boot = entry.get("_BOOT_ID") if isinstance(entry.get("_BOOT_ID"), str) else None
-    kernel = role == "kernel"
-    line = Line(
-        message.rstrip("\n"),
-        source,
-        kernel=kernel,
-        ident="kernel" if kernel else ("systemd" if role == "manager" else role),
-        timestamp=stamp,
-        boot=boot,
-        host=host,
-    )
-    if kernel:
-        line.uptime_us = _field_int(entry, "_SOURCE_MONOTONIC_TIMESTAMP")
-    line.confirm_scope = confirm_scope
-    return line, True
-
-
 def _journal_argv(journalctl, since, with_grep):
     argv = [journalctl, "--no-pager", "--quiet", "--output=json", "--output-fields=" + ",".join(JOURNAL_FIELDS)]
     if since is not None:
@@ -897,7 +566,7 @@ def _journal_oldest(journalctl):
         return None
     stamp = None
     try:
-        for raw, cut in pipeline.lines(MAX_JSON_LINE_BYTES):
+        for raw, cut in pipeline.lines(MAX_ENTRY_CHARS):
             if not cut:
                 try:
                     realtime = int(json.loads(raw)["__REALTIME_TIMESTAMP"]) / 1e6
@@ -914,8 +583,8 @@ def _journal_oldest(journalctl):
 def read_journal(parser, journalctl, since=None, host=None):
     """Feed kernel, systemd-oomd, earlyoom and service-manager records of every retained boot from the journal.
 
-    Only records whose provenance holds are fed (see journal_provenance()); the others are counted as
-    untrusted when they look like OOM records. Returns a list of warnings (for example when only part of the
+    Only records whose provenance holds are fed (see _log_formats.journal_provenance()); the others are counted
+    as untrusted when they look like OOM records. Returns a list of warnings (for example when only part of the
     journal is readable).
     """
     if not journalctl:
@@ -923,27 +592,12 @@ def read_journal(parser, journalctl, since=None, host=None):
     if not any(glob.glob(os.path.join(path, "*", "*.journal*")) for path in JOURNAL_DIRS):
         raise SourceUnavailable("absent", "the journal has no files in %s" % " or ".join(JOURNAL_DIRS))
     warnings = []
+    report = FormatReport("journal")
     for with_grep in (True, False):
         pipeline = _Pipeline(_journal_argv(journalctl, since, with_grep))
         fed = 0
         try:
-            for raw, cut in pipeline.lines(MAX_JSON_LINE_BYTES):
-                if cut:
-                    continue
-                try:
-                    entry = json.loads(raw)
-                except ValueError:
-                    continue
-                if not isinstance(entry, dict):
-                    continue
-                line, trusted = journal_line(entry)
-                if not trusted:
-                    message = _journal_message(entry.get("MESSAGE"))
-                    if message is not None and looks_like_record(message[:MAX_LINE_CHARS]):
-                        parser.note_untrusted("journal")
-                    continue
-                if line is None or not line_may_matter(line.message):
-                    continue
+            for line in iter_lines(pipeline.process.stdout, FORMAT_JOURNAL_JSON, "journal", report):
                 if line.host is None:
                     line.host = host
                 parser.feed(line)
@@ -963,6 +617,8 @@ def read_journal(parser, journalctl, since=None, host=None):
         raise SourceUnavailable("unreadable", "journalctl failed (rc=%d): %s" % (rc, message))
     if "not seeing messages" in message or "Hint:" in message:
         warnings.append("journal: only part of the journal is readable by this user; run as root for all of it")
+    if report.untrusted:
+        parser.note_untrusted("journal", report.untrusted)
     parser.note_time(_journal_oldest(journalctl))
     return warnings
 
@@ -1026,22 +682,30 @@ def gather_logs(
             if sources[name]["status"] == "ok" and not (in_container and name == "journal"):
                 break
     auto = "auto" in requested
+    for name, status in sources.items():
+        status["format"] = name if status["status"] == "ok" else None
     for path in paths:
         file_warnings = []
         try:
-            status = read_log_file(parser, path, path, warnings=file_warnings)
-            sources[path] = {"status": status, "detail": "; ".join(file_warnings)}
+            report = read_log_file(parser, path, path, warnings=file_warnings)
+            sources[path] = {
+                "status": "partial" if report.partial else "ok",
+                "detail": "; ".join([report.detail(), *file_warnings]),
+                "format": report.format,
+            }
         except SourceUnavailable as exc:
-            sources[path] = {"status": exc.status, "detail": exc.reason}
+            sources[path] = {"status": exc.status, "detail": exc.reason, "format": None}
         warnings.extend(file_warnings)
     for path, first in duplicates.items():
-        sources[path] = {"status": "ok", "detail": "the same file as %s, read once" % first}
+        sources[path] = {
+            "status": "ok",
+            "detail": "the same file as %s, read once" % first,
+            "format": sources[first]["format"],
+        }
     parsed = parser.result()
     for name, status in sources.items():
-        status["kills"] = parsed["kill_count_by_source"].get(name, 0) if status["status"] in ("ok", "partial") else 0
+        status["kills"] = parsed["kill_count_by_source"].get(name, 0)
         status["untrusted"] = parsed["untrusted_by_source"].get(name, 0)
-        readable = status["status"] in ("ok", "partial")
-        status["format"] = None if not readable else ("text" if name in paths or name in duplicates else name)
     unavailable = [name for name, status in sources.items() if status["status"] not in ("ok", "partial")]
     for name in unavailable:
         # the sources auto only tried are summed up below, when none of them could be read

@@ -63,13 +63,19 @@ options:
       - Each entry must be the absolute path of a regular file. A relative path (it would resolve in Ansible's
         temporary directory), a missing path, a directory, a device, a FIFO or a socket fails the task with a
         message naming the path, before anything is read. One file listed twice, or under two names, is read once.
-      - Any text format is recognised, raw C(/dev/kmsg) records, C(dmesg) with or without C(-T) in any locale,
-        C(journalctl) short, short-iso, short-precise and short-monotonic output, syslog files, and earlyoom's own
-        output. A file in no known format is reported with status V(unrecognized) and a warning, not as a source
-        with no kills.
-      - A truncated or corrupt gzip file gives the kills read before the damage, with status V(partial) and a
-        warning. At most 1 GiB of decompressed text is read from one gzip file (status V(partial) and a warning
-        beyond it).
+      - The format is told by the content, not by the file name. Any text format is recognised, raw C(/dev/kmsg)
+        records, C(dmesg) with or without C(-T) in any locale, C(journalctl) short, short-iso, short-precise and
+        short-monotonic output, syslog files, and earlyoom's own output.
+      - Also C(journalctl -o json) and C(-o export) output, Cloud Logging exports (C(gcloud logging read
+        --format=json), or a log sink's JSON lines) and GCE serial port output (the text C(gcloud compute instances
+        get-serial-port-output) saves, or the API's C(compute#serialPortOutput) object). Journal records in them
+        pass the same provenance check as the live journal's; each kill carries the VM it came from
+        (RV(ansible_facts.oom.kills[].host)), so one export of many VMs is attributed per VM.
+      - A file in no known format (binary data, other JSON, a binary journal file, xz or zstd data) is reported
+        with status V(unrecognized) and a warning naming it, not as a source with no kills.
+      - A truncated or corrupt gzip file, or an export cut inside an entry, gives the kills read before the damage,
+        with status V(partial) and a warning. At most 1 GiB of decompressed text is read from one gzip file (status
+        V(partial) and a warning beyond it); one JSON entry is read only up to 1 MiB.
       - This is how a log copied from another machine is analysed. Its records are as trustworthy as the file.
     type: list
     elements: path
@@ -428,7 +434,9 @@ ansible_facts:
               type: str
               sample: local
             host:
-              description: The host the record names or was read on; null when a copied log does not say.
+              description: The host the record names (the syslog host name, the journal's C(_HOSTNAME), the VM of a
+                Cloud Logging entry or of serial port output) or, for a live source, this host; null when a copied
+                log does not say.
               returned: always
               type: str
               sample: vm
@@ -1320,7 +1328,8 @@ ansible_facts:
                   type: str
                   sample: ok
                 detail:
-                  description: What was read, or why not.
+                  description: What was read (for a file its format, the entries read and those skipped, untrusted
+                    or dropped as copies), or why not.
                   returned: always
                   type: str
                   sample: the journal has no files in /run/log/journal or /var/log/journal
@@ -1330,7 +1339,11 @@ ansible_facts:
                   type: int
                   sample: 31
                 format:
-                  description: The format the source was read as, or null when it was not read.
+                  description:
+                    - The format the source was read as, or null when it was not read.
+                    - V(journal), V(kmsg), V(dmesg) or V(syslog) for the live sources; for a O(log_paths) file
+                      V(text), V(serial-text) (a serial console capture), V(journal-json), V(journal-export),
+                      V(cloud-logging-json) or V(serial-port-json).
                   returned: always
                   type: str
                   sample: kmsg

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.oomguard.memory.plugins.module_utils import _oom_sources
+from ansible_collections.oomguard.memory.plugins.module_utils import _log_file, _oom_sources
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import OomLogParser, YearGuesser
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import SourceUnavailable, read_log_file
 
@@ -142,7 +142,7 @@ def feed_every_line(data, source):
         slowest = max(slowest, time.perf_counter() - start)
     parser.end_source(source)
     # a file reader also notes the time of the file's first stamped line (for the oldest record read)
-    parser.note_time(_oom_sources._first_time(data[: _oom_sources.HEAD_BYTES], source, years))
+    parser.note_time(_oom_sources._first_time(data[: _log_file.HEAD_BYTES], source, years))
     return parser.result(), slowest
 
 
@@ -172,7 +172,7 @@ def test_mutated_logs(tmp_path, monkeypatch, seed):
     for path in (plain, compressed):
         os.utime(path, (MTIME, MTIME))
     results = {"plain": read_file(plain, "fuzz"), "gzip": read_file(compressed, "fuzz")}
-    monkeypatch.setattr(_oom_sources, "BLOCK_SIZE", random.Random(seed).randint(16, 512))
+    monkeypatch.setattr(_log_file, "BLOCK_SIZE", random.Random(seed).randint(16, 512))
     results["small-blocks"] = read_file(plain, "fuzz")
     for name, result in results.items():
         if result is None:

@@ -21,14 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.oomguard.memory.plugins.module_utils import _oom_sources
+from ansible_collections.oomguard.memory.plugins.module_utils import _log_file, _log_formats, _oom_sources
+from ansible_collections.oomguard.memory.plugins.module_utils._log_formats import FormatReport, journal_lines
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import MAX_LINE_CHARS, OomLogParser
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import (
     LogPathError,
     SourceUnavailable,
     check_log_paths,
-    journal_line,
-    journal_provenance,
     read_dmesg,
     read_journal,
     read_kmsg,
@@ -59,7 +58,7 @@ def utc_zone(monkeypatch):
 @pytest.fixture(params=BLOCKS)
 def block_size(request, monkeypatch):
     if request.param is not None:
-        monkeypatch.setattr(_oom_sources, "BLOCK_SIZE", request.param)
+        monkeypatch.setattr(_log_file, "BLOCK_SIZE", request.param)
     return request.param
 
 
@@ -73,9 +72,9 @@ def copy_fixture(name, directory, target=None, compress=False):
 
 def read(path, kernel_only=False, source="f", **kwargs):
     parser = OomLogParser(**kwargs)
-    status = read_log_file(parser, str(path), source, kernel_only=kernel_only)
+    report = read_log_file(parser, str(path), source, kernel_only=kernel_only)
     result = parser.result()
-    result["status"] = status
+    result["status"] = "partial" if report.partial else "ok"
     return result
 
 
@@ -258,7 +257,7 @@ def test_damaged_gzip_gives_the_kills_before_the_damage(tmp_path):
     truncated.write_bytes(data[: len(data) - 40])
     warnings = []
     parser = OomLogParser()
-    assert read_log_file(parser, str(truncated), "f", warnings=warnings) == "partial"
+    assert read_log_file(parser, str(truncated), "f", warnings=warnings).partial is True
     assert parser.result()["kill_count"] == 1
     assert len(warnings) == 1
     assert warnings[0].startswith("%s is truncated after " % truncated)
@@ -267,7 +266,7 @@ def test_damaged_gzip_gives_the_kills_before_the_damage(tmp_path):
     corrupt.write_bytes(data[:200] + b"\xff" * 64 + data[264:])
     warnings = []
     parser = OomLogParser()
-    assert read_log_file(parser, str(corrupt), "g", warnings=warnings) == "partial"
+    assert read_log_file(parser, str(corrupt), "g", warnings=warnings).partial is True
     assert parser.result()["kill_count"] == 1
     assert "is corrupt after" in warnings[0] or "is truncated after" in warnings[0]
 
@@ -287,7 +286,7 @@ def test_gzip_cap_stops_with_a_warning(tmp_path, monkeypatch):
     path.write_bytes(member + gzip.compress(b"[ 2.000000] Out of memory: Killed process 4243 (late)\n"))
     warnings = []
     parser = OomLogParser()
-    assert read_log_file(parser, str(path), "f", warnings=warnings, gzip_limit=20000) == "partial"
+    assert read_log_file(parser, str(path), "f", warnings=warnings, gzip_limit=20000).partial is True
     assert [kill["pid"] for kill in parser.result()["kills"]] == [4242]
     assert warnings == [
         "%s: stopped after 20000 bytes of decompressed text (the cap for one gzip file); later records in it "
@@ -306,24 +305,43 @@ def test_multi_member_gzip_is_read_whole(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "content",
+    ("content", "reason"),
     [
-        pytest.param(bytes(range(256)) * 64, id="binary"),
-        pytest.param(b'{"kind": "something else", "items": [1, 2, 3]}\n', id="other-json"),
-        pytest.param(
-            b'{"MESSAGE": "Out of memory: Killed process 4242 (worker)", "_TRANSPORT": "syslog"}\n', id="json"
-        ),
-        pytest.param(b"__CURSOR=s=1\nMESSAGE=Out of memory: Killed process 4242 (worker)\n", id="export"),
-        pytest.param(b"hello world\nthis is a text file\n", id="prose"),
+        pytest.param(bytes(range(256)) * 64, "binary data, not a text log", id="binary"),
+        pytest.param(b'{"kind": "something else", "items": [1, 2, 3]}\n', "JSON, but not journalctl", id="other-json"),
+        pytest.param(b"hello world\nthis is a text file\n", "no line with a log prefix or an OOM record", id="prose"),
     ],
 )
-def test_file_in_no_known_format_is_unrecognized(tmp_path, content):
+def test_file_in_no_known_format_is_unrecognized(tmp_path, content, reason):
     path = tmp_path / "mystery.log"
     path.write_bytes(content)
     with pytest.raises(SourceUnavailable) as caught:
         read_log_file(OomLogParser(), str(path), "f")
     assert caught.value.status == "unrecognized"
-    assert caught.value.reason.startswith(str(path) + (" holds " if content[:1] in b"{_" else " is in no log format"))
+    assert caught.value.reason.startswith(str(path) + " is in no log format this module reads: " + reason)
+
+
+@pytest.mark.parametrize(
+    ("content", "fmt"),
+    [
+        pytest.param(
+            b'{"MESSAGE": "Out of memory: Killed process 4242 (worker)", "_TRANSPORT": "syslog"}\n',
+            "journal-json",
+            id="json",
+        ),
+        pytest.param(
+            b"__CURSOR=s=1\nMESSAGE=Out of memory: Killed process 4242 (worker)\n", "journal-export", id="export"
+        ),
+    ],
+)
+def test_structured_file_is_read_as_its_format_never_scanned_as_text(tmp_path, content, fmt):
+    """A journal record in JSON or export form is read by its provenance, not as a kernel line of text."""
+    path = tmp_path / "export.log"
+    path.write_bytes(content)
+    parser = OomLogParser()
+    report = read_log_file(parser, str(path), "f")
+    assert (report.format, report.untrusted, report.partial) == (fmt, 1, False)
+    assert (parser.result()["kill_count"], parser.result()["untrusted_by_source"]) == (0, {"f": 1})
 
 
 def test_empty_file_is_ok_with_no_kills(tmp_path):
@@ -507,38 +525,6 @@ OOMD_LINE = (
 )
 
 
-@pytest.mark.parametrize(
-    ("fields", "role"),
-    [
-        pytest.param(KERNEL, "kernel", id="kernel-transport"),
-        pytest.param({**EARLYOOM_UNIT, "_UID": 0}, "earlyoom", id="earlyoom-root"),
-        pytest.param({**EARLYOOM_UNIT, "_UID": 61234}, "earlyoom", id="earlyoom-dynamic-user"),
-        pytest.param({**OOMD_UNIT, "_UID": 998}, "systemd-oomd", id="oomd-system-user"),
-        pytest.param({"_PID": 1, "_UID": 0, "SYSLOG_IDENTIFIER": "systemd"}, "manager", id="pid1"),
-        pytest.param(
-            {"_PID": 1300, "_UID": 1001, "_SYSTEMD_UNIT": "user@1001.service", "_SYSTEMD_USER_UNIT": "init.scope"},
-            "manager",
-            id="user-manager",
-        ),
-        pytest.param({"_TRANSPORT": "syslog", "SYSLOG_IDENTIFIER": "kernel", "_UID": 1000}, None, id="logger-t-kernel"),
-        pytest.param({**EARLYOOM_UNIT, "_UID": 1000}, None, id="earlyoom-unit-as-a-login-user"),
-        pytest.param(
-            {"_TRANSPORT": "syslog", "SYSLOG_IDENTIFIER": "earlyoom", "_SYSTEMD_UNIT": "session-2.scope", "_UID": 0},
-            None,
-            id="earlyoom-identifier-elsewhere",
-        ),
-        pytest.param({"_PID": 4321, "_UID": 0, "SYSLOG_IDENTIFIER": "systemd"}, None, id="systemd-identifier-not-pid1"),
-        pytest.param(
-            {"_PID": 1300, "_UID": 1001, "_SYSTEMD_UNIT": "user@1002.service", "_SYSTEMD_USER_UNIT": "init.scope"},
-            None,
-            id="other-users-manager",
-        ),
-    ],
-)
-def test_journal_provenance(fields, role):
-    assert journal_provenance(entry("x", **fields))[0] == role
-
-
 @pytest.fixture
 def journal_files(tmp_path, monkeypatch):
     """read_journal first looks for journal files; this host has none, so point it at a fake one."""
@@ -679,7 +665,7 @@ def test_read_journal_failures(tmp_path):
 
 @pytest.mark.usefixtures("journal_files")
 def test_over_long_journal_line_is_skipped_not_held(tmp_path, monkeypatch):
-    monkeypatch.setattr(_oom_sources, "MAX_JSON_LINE_BYTES", 4096)
+    monkeypatch.setattr(_log_formats, "MAX_ENTRY_CHARS", 4096)
     huge = entry("x" * 10000 + " Killed process 1 (x)", **KERNEL)
     parser = OomLogParser()
     read_journal(parser, fake_journalctl(tmp_path, [huge, entry(KILLED, **KERNEL)]))
@@ -702,13 +688,14 @@ def test_journal_absent_binary():
     assert (caught.value.status, caught.value.reason) == ("absent", "journalctl is not installed")
 
 
-def test_journal_line_from_byte_array_and_odd_messages():
-    line, trusted = journal_line(entry(list(b"Killed process 4242 (w\xffrk)"), **KERNEL))
-    assert trusted
+def test_journal_lines_from_byte_array_and_odd_messages():
+    report = FormatReport("journal")
+    (line,) = journal_lines(entry(list(b"Killed process 4242 (w\xffrk)"), **KERNEL), "journal", report)
     assert line.message == "Killed process 4242 (w\\xffrk)"
     assert (line.kernel, line.ident, line.boot, line.host) == (True, "kernel", "b1", "vm-1")
-    assert journal_line({"MESSAGE": [300, 1], "_TRANSPORT": "kernel"}) == (None, True)
-    assert journal_line({"MESSAGE": {"x": 1}, "_TRANSPORT": "kernel"}) == (None, True)
+    assert list(journal_lines({"MESSAGE": [300, 1], "_TRANSPORT": "kernel"}, "journal", report)) == []
+    assert list(journal_lines({"MESSAGE": {"x": 1}, "_TRANSPORT": "kernel"}, "journal", report)) == []
+    assert report.untrusted == 0
 
 
 # dmesg and kmsg
@@ -956,7 +943,7 @@ def test_one_kernel_fixture_through_every_reader_gives_one_result(tmp_path, monk
     for form in ("dmesg", "kmsg", "syslog", "short-monotonic"):
         views[form] = kernel_view(read_form(tmp_path, form))
         views[form + ".gz"] = kernel_view(read_form(tmp_path, form, compress=True))
-    monkeypatch.setattr(_oom_sources, "BLOCK_SIZE", 97)
+    monkeypatch.setattr(_log_file, "BLOCK_SIZE", 97)
     views["syslog-97-byte-blocks"] = kernel_view(read_form(tmp_path, "syslog"))
     monkeypatch.undo()
     dmesg = tmp_path / "dmesg.txt"
@@ -1175,12 +1162,13 @@ def test_gather_logs_files_statuses_and_duplicates(tmp_path):
         (str(other_name), "ok", 0),
     ]
     assert sources[str(other_name)]["detail"] == "the same file as %s, read once" % good
-    assert sources[str(mystery)]["format"] is None
+    assert (sources[str(mystery)]["format"], sources[str(other_name)]["format"]) == (None, "text")
+    assert sources[str(damaged)]["detail"].startswith("text; %s is truncated after " % damaged)
     assert logs["sources_unavailable"] == [str(mystery)]
     assert (logs["kill_count"], len(logs["kills"])) == (5, 2)
     assert module.warnings[
         0
-    ] == "log source %s: %s is in no log format this module knows (no line with a log prefix or an OOM record)" % (
+    ] == "log source %s: %s is in no log format this module reads: binary data, not a text log" % (
         mystery,
         mystery,
     )

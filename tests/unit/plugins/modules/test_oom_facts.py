@@ -268,7 +268,7 @@ def test_log_paths_only_gives_exact_kills(tmp_path, capsys, compress):
         "systemd-oomd": 1,
         "earlyoom": 1,
     }
-    assert oom["sources"] == {path: {"status": "ok", "detail": "", "kills": 4, "format": "text", "untrusted": 0}}
+    assert oom["sources"] == {path: {"status": "ok", "detail": "text", "kills": 4, "format": "text", "untrusted": 0}}
     assert oom["sources_unavailable"] == []
     # This machine's kernel counted kills since its boot; a log copied from March shows none of them.
     assert_missing_is_this_machines_count(oom, before)
