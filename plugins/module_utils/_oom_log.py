@@ -928,7 +928,11 @@ def parse_earlyoom(message):
         found["pid"], after = leading_digits(rest, 1)
         if found["pid"] is None or rest[after : after + 1] != " ":
             return None
-        found["comm"] = rest[after + 1 :].strip() or None
+        name = rest[after + 1 :].strip()
+        if name.startswith("(") and ") with signal " in name:
+            # systemd's "Killing process N (comm) with signal SIGKILL." as it stops a unit: no OOM kill
+            return None
+        found["comm"] = name or None
     else:
         return None
     return found if found["pid"] is not None else None

@@ -1326,6 +1326,31 @@ def test_earlyoom_sigterm_then_sigkill_is_one_kill(prefix):
     assert result["kill_count_by_killer"]["earlyoom"] == 1
 
 
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        pytest.param("", id="no-prefix"),
+        pytest.param("[  812.345678] ", id="monotonic"),
+        pytest.param("session-3.scope: ", id="unit-prefix"),
+        pytest.param("Mar  3 10:30:00 vm-1 systemd[1]: ", id="syslog-systemd"),
+        pytest.param("systemd[1]: ", id="identifier-only"),
+    ],
+)
+def test_systemd_stopping_a_unit_is_no_earlyoom_kill(prefix):
+    """Bug fixed (found by the formats work): systemd's "Killing process N (comm) with signal SIGKILL." as it stops
+    a unit read as an earlyoom 1.0 kill where no identifier said who wrote it (journalctl -o cat, a capture)."""
+    result = parse([prefix + "Killing process 4242 (worker) with signal SIGKILL."])
+    assert (result["kill_count"], result["kills"]) == (0, [])
+
+
+@pytest.mark.parametrize("prefix", ["", "[  812.345678] earlyoom[9]: ", "Mar  3 10:30:00 vm-1 earlyoom[9]: "])
+@pytest.mark.parametrize("name", ["worker", "(sd-pam)", "(worker) with signal"])
+def test_earlyoom_1_0_kills_still_count(prefix, name):
+    """earlyoom 1.0's own line still counts, a name in parentheses too: only systemd's whole sentence is not one."""
+    kill = only_kill(parse([prefix + "Killing process 4242 " + name]))
+    assert (kill["killer"], kill["pid"], kill["comm"]) == ("earlyoom", 4242, name)
+
+
 def test_earlyoom_no_op_signal_not_counted():
     result = parse(['earlyoom[812]: sending 0 (no-op signal) to process 4242 uid 1001 "w": badness 9, VmRSS 1 MiB'])
     assert result["kill_count"] == 0
