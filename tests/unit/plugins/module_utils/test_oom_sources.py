@@ -1173,3 +1173,65 @@ def test_gather_logs_files_statuses_and_duplicates(tmp_path):
         mystery,
     )
     assert module.warnings[1].startswith("%s is truncated after " % damaged)
+
+
+# One kill, many sources; many VMs, one file
+
+
+def central_syslog(path):
+    """Two VMs' OOM reports interleaved line by line, as a central rsyslog server writes them: the same pid, the
+    same second and the same kernel time on both, one a memcg kill, the other a global one."""
+    header = "worker invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0"
+    summaries = {
+        "vm-a": "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,"
+        "oom_memcg=/system.slice/worker.service,task_memcg=/system.slice/worker.service,task=worker,pid=4242,uid=1001",
+        "vm-b": "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,"
+        "task_memcg=/system.slice/worker.service,task=worker,pid=4242,uid=1001",
+    }
+    killed = {"vm-a": "Memory cgroup out of memory: " + KILLED.split(": ", 1)[1], "vm-b": KILLED}
+    lines = []
+    for messages in ({"vm-a": header, "vm-b": header}, summaries, killed):
+        for host, message in messages.items():
+            lines.append("Mar  3 10:11:12 %s kernel: [ 4331.401000] %s\n" % (host, message))
+    path.write_text("".join(lines))
+    os.utime(path, (MTIME, MTIME))
+    return str(path)
+
+
+@pytest.mark.usefixtures("journal_files")
+def test_one_kill_in_two_local_sources_is_one_kill_and_two_vms_in_one_file_are_two(tmp_path, monkeypatch):
+    """Dedup with the host: the same kill in the local journal and the local syslog file is one kill (the syslog
+    host name may be the FQDN of the journal's), while two VMs' kills in one file never merge, even with the same
+    pid at the same second and kernel time; their interleaved reports keep their own context."""
+    journal = entry(KILLED, _SOURCE_MONOTONIC_TIMESTAMP=5123400000, _HOSTNAME="web-1", **KERNEL)
+    journalctl = fake_journalctl(tmp_path, [journal])
+    log_dir = tmp_path / "log"
+    log_dir.mkdir()
+    (log_dir / "syslog").write_text(
+        "Mar  3 10:11:12 web-1.c.example-prod.internal kernel: [ 5123.400000] %s\n" % KILLED
+    )
+    os.utime(log_dir / "syslog", (MTIME, MTIME))
+    real_read_syslog = _oom_sources.read_syslog
+    monkeypatch.setattr(
+        _oom_sources, "read_syslog", lambda parser, warnings=None: real_read_syslog(parser, str(log_dir), warnings)
+    )
+    central = central_syslog(tmp_path / "central.log")
+    module = FakeModule({"journalctl": journalctl})
+    logs = _oom_sources.gather_logs(module, ["journal", "syslog"], [central], None, 100, hostname="web-1")
+    assert [
+        (kill["host"], kill["pid"], kill["kind"], kill["constraint"], kill["source"]) for kill in logs["kills"]
+    ] == [
+        ("web-1", 4242, "global", None, "journal"),
+        ("vm-a", 4242, "memcg", "CONSTRAINT_MEMCG", central),
+        ("vm-b", 4242, "global", "CONSTRAINT_NONE", central),
+    ]
+    assert [kill["oom_memcg"] for kill in logs["kills"][1:]] == ["/system.slice/worker.service", None]
+    assert logs["kill_count_by_host"] == {"web-1": 1, "vm-a": 1, "vm-b": 1}
+    assert logs["kill_count_by_source"] == {"journal": 1, central: 2}
+    assert logs["sources"]["syslog"]["kills"] == 0
+    assert module.warnings == []
+    # a copied dmesg capture names no host: it may be any machine's, and is the journal's kill here
+    dmesg = tmp_path / "dmesg.txt"
+    dmesg.write_text("[ 5123.400000] %s\n" % KILLED)
+    logs = _oom_sources.gather_logs(module, ["journal"], [str(dmesg)], None, 100, hostname="web-1")
+    assert (logs["kill_count"], logs["kill_count_by_source"]) == (1, {"journal": 1})
