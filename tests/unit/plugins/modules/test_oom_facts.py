@@ -758,9 +758,34 @@ def test_the_whole_vm_result_matches_the_return_documentation(tmp_path, monkeypa
 
 @pytest.mark.parametrize("name", sorted(path.name for path in FACTS.glob("*.json")))
 def test_recorded_real_results_match_the_return_documentation(name):
-    """Results recorded on real hosts (tests/integration/test_oom_facts_contract.py writes them)."""
+    """Results recorded on real hosts (tests/integration/test_oom_facts_contract.py writes them), and the synthetic
+    hosts the protect and report tests use, which hold the oom fact alone."""
     result = json.loads((FACTS / name).read_text())
+    if "ansible_facts" not in result:
+        result = {"ansible_facts": {"oom": result}}
     assert result["ansible_facts"]["oom"]["facts_version"] == oom_facts.FACTS_VERSION
+    assert check_result(oom_facts.RETURN, result) == []
+
+
+LOG_FORMATS = {
+    "cloud-logging-two-vms.json": "cloud-logging-json",
+    "journal-vm-j.export.bin": "journal-export",
+    "journal-vm-j.json": "journal-json",
+    "serial-port-vm-capture.bin": "serial-text",
+    "serial-port-vm-serial.json": "serial-port-json",
+    **{path.name: "text" for path in LOGS.glob("*.log")},
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOG_FORMATS))
+def test_results_from_every_log_format_match_the_return_documentation(tmp_path, capsys, name):
+    """Every log fixture, whatever its format, read by the module: its result is what RETURN documents."""
+    path = fixture_copy(tmp_path, LOGS / name)
+    result = run_module({**BASE, "log_paths": [path]}, capsys)
+    assert result["rc"] == 0
+    oom = result["ansible_facts"]["oom"]
+    assert oom["sources"][path]["format"] == LOG_FORMATS[name]
+    assert oom["kill_count"] + oom["host_scope_kill_count"] + len(oom["oom_panics"]) > 0
     assert check_result(oom_facts.RETURN, result) == []
 
 
