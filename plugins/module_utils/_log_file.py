@@ -49,6 +49,13 @@ class LogDamage(Exception):
         self.reason = reason
 
 
+def decode(raw):
+    """The text of a log line's bytes; bytes that are not UTF-8 stay visible as \\xNN escapes."""
+    if isinstance(raw, memoryview):
+        raw = raw.tobytes()
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
 def kind_of_mode(mode):
     """What a file that is not a regular file is, for a message: 'a directory', 'a FIFO', ..."""
     for test, name in (

@@ -51,6 +51,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._log_file import (
     GZIP_MAGIC,
     LogDamage,
     LogFile,
+    decode,
     lines,
 )
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
@@ -58,8 +59,10 @@ from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
     KILLER_OOMD,
     LAZY_NEEDLES,
     MAX_LINE_CHARS,
+    RE_TERMINAL_ESCAPE,
     RECORD_MARKERS,
     Line,
+    has_log_prefix,
     line_may_matter,
     looks_like_record,
     parse_iso,
@@ -140,13 +143,8 @@ _RE_EXPORT_NAME = re.compile(rb"[A-Z_][A-Z0-9_]{0,63}\Z")
 _RE_EXPORT_FIELD = re.compile(rb"([A-Z_][A-Z0-9_]{0,63})(=|\n)")
 # A line of only a field name: the start of a binary field.
 _RE_BINARY_FIELD = re.compile(rb"^[A-Z_][A-Z0-9_]{0,63}\n", re.MULTILINE)
-# Terminal escapes: CSI (colours, cursor moves, erase), OSC (titles; BEL or ST ends it), charset selection and
-# the two-byte escapes; then the C0 controls except tab, line feed and carriage return. Every alternative
-# stops at a character its classes cannot take, so a line is scanned in linear time.
-_RE_TERMINAL = re.compile(
-    r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[()][0-9A-Za-z]?|[@-Z\\-_]?)"
-    r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
-)
+# Terminal escapes (the parser's), then the C0 controls except tab, line feed and carriage return: linear time.
+_RE_TERMINAL = re.compile(RE_TERMINAL_ESCAPE.pattern + r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _RE_NOT_TEXT = re.compile("[\x01-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f\ufffd]")
 _RE_SURROGATE = re.compile("[\ud800-\udfff]")
 _RE_SPACE = re.compile("[ \t\r\n\x1e\ufeff]*")
@@ -237,7 +235,8 @@ def describe_format(head):
                 " nor a serial port output object"
             )
         return fmt, ""
-    if text and len(_RE_NOT_TEXT.findall(text)) > BINARY_SHARE * len(text) and not _has_log_line(text):
+    # A syslog file with the NUL runs an unclean shutdown leaves is mostly "binary" but still has log lines.
+    if text and len(_RE_NOT_TEXT.findall(text)) > BINARY_SHARE * len(text) and not has_log_prefix(text.split("\n")):
         return FORMAT_UNRECOGNIZED, "binary data, not a text log"
     # A console capture: the console's CRLF line ends, or a line redrawn after a bare carriage return. Terminal
     # colours alone do not make one: syslog files and journalctl output carry services' coloured lines too, and
@@ -245,11 +244,6 @@ def describe_format(head):
     if "\r\x1b[" in text or (text.count("\n") and text.count("\r\n") * 2 >= text.count("\n")):
         return FORMAT_SERIAL_TEXT, ""
     return FORMAT_TEXT, ""
-
-
-def _has_log_line(text):
-    """True when a line of a mostly binary head still reads as a log line, as in a syslog file with NUL runs."""
-    return any(line_may_matter(piece) or strip_prefix(piece, "").prefix_parsed for piece in text.split("\n"))
 
 
 def _looks_like_export(head):
@@ -340,10 +334,6 @@ def iter_lines(stream, fmt, source, report=None, years=None):
         raise ValueError("no reader for log format %r" % fmt)
 
 
-def _decode(raw):
-    return raw.decode("utf-8", "backslashreplace")
-
-
 # Journal entries: journalctl -o json, -o export, the Ops Agent's journald receiver
 
 
@@ -353,10 +343,10 @@ def _field(fields, key):
     if isinstance(value, str):
         return value
     if isinstance(value, (bytes, bytearray)):
-        return _decode(bytes(value))
+        return decode(bytes(value))
     if isinstance(value, list) and value:
         if all(isinstance(item, int) and 0 <= item < 256 for item in value):
-            return _decode(bytes(value))
+            return decode(bytes(value))
         return _field({key: value[0]}, key)
     return None
 
@@ -398,7 +388,8 @@ def journal_provenance(fields):
     return None, None
 
 
-def _journal_stamp(fields):
+def journal_stamp(fields):
+    """The time of a journal entry (__REALTIME_TIMESTAMP), or None."""
     micros = _field_int(fields, "__REALTIME_TIMESTAMP")
     try:
         return (_EPOCH + datetime.timedelta(microseconds=micros)).astimezone() if micros is not None else None
@@ -428,7 +419,7 @@ def journal_lines(fields, source, report, stamp=None, host=None):
     ident = "systemd" if role == "manager" else role
     boot = _field(fields, "_BOOT_ID")
     host = host or _field(fields, "_HOSTNAME")
-    stamp = _journal_stamp(fields) or stamp
+    stamp = journal_stamp(fields) or stamp
     uptime_us = _field_int(fields, "_SOURCE_MONOTONIC_TIMESTAMP") if kernel else None
     for text in texts:
         line = Line(text, source, kernel=kernel, ident=ident, timestamp=stamp, boot=boot, host=host)
@@ -1027,7 +1018,7 @@ def _spool_serial(stream, fmt, source, report, years, spool):
     if fmt == FORMAT_SERIAL_TEXT:
         for raw, _cut in lines(stream.readinto, MAX_LINE_CHARS):
             report.entries += 1
-            on_line(_decode(raw))
+            on_line(decode(raw))
         return hosts[0] if hosts else None
     self_link = _serial_object(_JsonReader(stream), report, on_line)
     match = _RE_INSTANCE.search(self_link or "")

@@ -149,8 +149,11 @@ _RE_MONO_J = re.compile(r"^\[\s{0,12}(?P<secs>\d{1,10}\.\d{1,9})\]\s+" + _HOST +
 _RE_TAG = re.compile(r"^(?P<ident>kernel|systemd-oomd|earlyoom|systemd)(?:\[(?P<ident_pid>\d{1,10})\])?:\s?")
 _RE_SECS = re.compile(r"^\[\s{0,12}(?P<secs>\d{1,10}\.\d{1,9})\]\s?")
 _RE_DMESG_T = re.compile(r"^\[(?P<stamp>[^\]]{0,48}\d:\d\d:\d\d \d{4})\]\s?")
-# Terminal escapes (colours, cursor moves) around a line, as earlyoom writes to a terminal.
-_RE_ESCAPE = re.compile(r"\x1b(?:\[[0-9;?]{0,32}[A-Za-z]|[()][A-Za-z0-9]|[A-Za-z=>])")
+# Terminal escapes: CSI (colours, cursor moves, erase), OSC (titles; BEL or ST ends it), charset selection and
+# the two-byte escapes. Every alternative stops at a character its classes cannot take: linear time.
+RE_TERMINAL_ESCAPE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[()][0-9A-Za-z]?|[@-Z\\-_]?)"
+)
 _USERSPACE_WRITERS = {"systemd-oomd": "systemd-oomd", "earlyoom": "earlyoom", "unit": "systemd"}
 
 RE_BANNER = re.compile(
@@ -443,18 +446,21 @@ def strip_edge_escapes(text):
     Escapes inside a line stay: removing them would join words the file reader never saw in the raw bytes.
     """
     while text.startswith("\x1b"):
-        match = _RE_ESCAPE.match(text)
-        if match is None:
-            break
-        text = text[match.end() :]
+        text = text[RE_TERMINAL_ESCAPE.match(text).end() :]
     while True:
         at = text.rfind("\x1b", max(0, len(text) - 40))
         if at == -1:
             return text
-        match = _RE_ESCAPE.match(text, at)
+        match = RE_TERMINAL_ESCAPE.match(text, at)
         if match is None or match.end() != len(text):
             return text
         text = text[:at]
+
+
+def has_log_prefix(texts):
+    """True when one of the lines of C(texts) starts with a log prefix the parser knows (syslog, ISO 8601, kmsg,
+    dmesg, journalctl's): how a text log is told from other text."""
+    return any(strip_prefix(text, "").prefix_parsed for text in texts)
 
 
 def strip_prefix(text, source, kernel_only=False, years=None):
@@ -582,9 +588,7 @@ def parse_killed(message, anywhere=False):
     rest = message[end:]
     if rest.startswith(", UID "):
         # RHEL 6: "Killed process %d, UID %d, (%s) total-vm:..."
-        uid, after = leading_digits(rest, 6)
-        found["uid"] = uid
-        rest = rest[after:]
+        rest = _uid_field(rest, found)
         if rest.startswith(", ("):
             rest = rest[2:]
     if rest.startswith(" ("):
@@ -596,13 +600,17 @@ def parse_killed(message, anywhere=False):
             return found
     if rest.startswith(", UID "):
         # some EL7 kernels: "Killed process %d (%s), UID %d, total-vm:..."
-        uid, after = leading_digits(rest, 6)
-        found["uid"] = uid
-        rest = rest[after:]
+        rest = _uid_field(rest, found)
         if rest.startswith(","):
             rest = rest[1:]
     found["sizes"] = rest
     return found
+
+
+def _uid_field(text, found):
+    """Take the uid of ", UID N" at the start of C(text) into C(found); the text after it."""
+    found["uid"], after = leading_digits(text, 6)
+    return text[after:]
 
 
 def killed_sizes(killed):

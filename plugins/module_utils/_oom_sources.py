@@ -33,6 +33,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._log_file import (
     LogFile,
     SourceUnavailable,
     blocks,
+    decode,
     kind_of_mode,
     lines,
     open_error,
@@ -47,6 +48,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._log_formats impor
     FormatReport,
     describe_format,
     iter_lines,
+    journal_stamp,
 )
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
     JOURNAL_GREP_PATTERN,
@@ -56,6 +58,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
     SCAN_NEEDLES,
     OomLogParser,
     YearGuesser,
+    has_log_prefix,
     line_may_matter,
 )
 
@@ -106,12 +109,6 @@ def _env():
     env = dict(os.environ)
     env.update(C_LOCALE)
     return env
-
-
-def _decode(raw):
-    if isinstance(raw, memoryview):
-        raw = raw.tobytes()
-    return raw.decode("utf-8", errors="backslashreplace")
 
 
 def _needle(text):
@@ -218,7 +215,7 @@ class _TextScanner:
         end = block.find(b"\n", start, high)
         if end == -1:
             end = high
-        return _decode(block[start : min(end, start + MAX_LINE_CHARS)]), end + 1
+        return decode(block[start : min(end, start + MAX_LINE_CHARS)]), end + 1
 
     def feed_block(self, block, low, high):
         parser = self.parser
@@ -292,21 +289,11 @@ def _line_start(block, low, index):
     return low if index - low <= MAX_LINE_CHARS else -1
 
 
-def _recognised_prefix(head, source):
-    """True when one of the first lines of a text file has a log prefix the parser knows."""
-    parser = OomLogParser(max_kills=0)
-    for raw in head.split(b"\n")[:200]:
-        line = parser.prepare(_decode(raw[:MAX_LINE_CHARS]), source)
-        if line is not None and line.prefix_parsed:
-            return True
-    return False
-
-
 def _first_time(head, source, years):
     """The time of the first line of a text file that carries one."""
     parser = OomLogParser(max_kills=0)
     for raw in head.split(b"\n")[:50]:
-        line = parser.prepare(_decode(raw[:MAX_LINE_CHARS]), source, years=years)
+        line = parser.prepare(decode(raw[:MAX_LINE_CHARS]), source, years=years)
         if line is not None and line.prefix_parsed and line.timestamp is not None:
             return line.timestamp
     return None
@@ -354,7 +341,11 @@ def read_log_file(parser, path, source, kernel_only=False, warnings=None, gzip_l
     empty = not head.strip()
     if fmt == FORMAT_TEXT:
         parser.note_time(_first_time(head, source, years))
-        if parser.records_by_source.get(source, 0) == before and not empty and not _recognised_prefix(head, source):
+        if (
+            parser.records_by_source.get(source, 0) == before
+            and not empty
+            and not has_log_prefix(decode(raw[:MAX_LINE_CHARS]) for raw in head.split(b"\n")[:200])
+        ):
             raise SourceUnavailable(
                 "unrecognized",
                 "%s is in no log format this module reads: no line with a log prefix or an OOM record" % path,
@@ -447,7 +438,7 @@ class _Pipeline:
         self.process.stdout.close()
         rc = self.process.wait()
         self.errors.seek(0)
-        message = _decode(self.errors.read(4096)).strip()
+        message = decode(self.errors.read(4096)).strip()
         self.errors.close()
         return rc, message
 
@@ -457,6 +448,48 @@ def _stamp_from_uptime(line, epoch):
         line.timestamp = datetime.datetime.fromtimestamp(
             epoch + line.uptime_us / 1e6, datetime.timezone.utc
         ).astimezone()
+
+
+def _feed_kernel_records(parser, texts, source, host, boot):
+    """Feed the records of /dev/kmsg or dmesg: kernel records only, with this boot's id, and their time from the
+    boot time and the kernel's own. The first record's time is noted: how far back the ring buffer reaches."""
+    epoch = read_boot_time()
+    boot = boot or read_boot_id()
+    first = True
+    for text in texts:
+        if first:
+            first = False
+            line = parser.prepare(text, source, kernel_only=True)
+            if line is not None:
+                _stamp_from_uptime(line, epoch)
+                parser.note_time(line.timestamp)
+        if not line_may_matter(text):
+            continue
+        line = parser.prepare(text, source, kernel_only=True)
+        if line is None or line.kernel is not True:
+            continue
+        line.boot = boot
+        line.host = host
+        _stamp_from_uptime(line, epoch)
+        parser.feed(line)
+
+
+def _kmsg_records(fd, path):
+    """The records of /dev/kmsg, one per read, until the ring buffer's end."""
+    while True:
+        try:
+            record = os.read(fd, 8192)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                continue
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise SourceUnavailable("unreadable", "cannot read %s: permission denied" % path) from None
+            raise SourceUnavailable("unreadable", "error reading %s: %s" % (path, exc.strerror)) from None
+        if not record:
+            return
+        yield decode(record.split(b"\n", 1)[0][:MAX_LINE_CHARS])
 
 
 def read_kmsg(parser, path="/dev/kmsg", host=None, boot=None):
@@ -469,39 +502,8 @@ def read_kmsg(parser, path="/dev/kmsg", host=None, boot=None):
                 "unreadable", "cannot read %s: needs CAP_SYSLOG or root (kernel.dmesg_restrict)" % path
             ) from None
         raise open_error(path, exc) from None
-    epoch = read_boot_time()
-    boot = boot or read_boot_id()
-    first = True
     try:
-        while True:
-            try:
-                record = os.read(fd, 8192)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                if exc.errno == errno.EPIPE:
-                    continue
-                if exc.errno in (errno.EACCES, errno.EPERM):
-                    raise SourceUnavailable("unreadable", "cannot read %s: permission denied" % path) from None
-                raise SourceUnavailable("unreadable", "error reading %s: %s" % (path, exc.strerror)) from None
-            if not record:
-                break
-            text = _decode(record.split(b"\n", 1)[0][:MAX_LINE_CHARS])
-            if first:
-                first = False
-                line = parser.prepare(text, "kmsg", kernel_only=True)
-                if line is not None:
-                    _stamp_from_uptime(line, epoch)
-                    parser.note_time(line.timestamp)
-            if not line_may_matter(text):
-                continue
-            line = parser.prepare(text, "kmsg", kernel_only=True)
-            if line is None or line.kernel is not True:
-                continue
-            line.boot = boot
-            line.host = host
-            _stamp_from_uptime(line, epoch)
-            parser.feed(line)
+        _feed_kernel_records(parser, _kmsg_records(fd, path), "kmsg", host, boot)
     finally:
         os.close(fd)
         parser.end_source("kmsg")
@@ -512,27 +514,9 @@ def read_dmesg(parser, dmesg, host=None, boot=None):
     if not dmesg:
         raise SourceUnavailable("absent", "the dmesg command is not installed")
     pipeline = _Pipeline([dmesg])
-    epoch = read_boot_time()
-    boot = boot or read_boot_id()
-    first = True
     try:
-        for raw, _cut in pipeline.lines(MAX_LINE_CHARS):
-            text = _decode(raw)
-            if first:
-                first = False
-                line = parser.prepare(text, "dmesg", kernel_only=True)
-                if line is not None:
-                    _stamp_from_uptime(line, epoch)
-                    parser.note_time(line.timestamp)
-            if not line_may_matter(text):
-                continue
-            line = parser.prepare(text, "dmesg", kernel_only=True)
-            if line is None or line.kernel is not True:
-                continue
-            line.boot = boot
-            line.host = host
-            _stamp_from_uptime(line, epoch)
-            parser.feed(line)
+        texts = (decode(raw) for raw, _cut in pipeline.lines(MAX_LINE_CHARS))
+        _feed_kernel_records(parser, texts, "dmesg", host, boot)
     finally:
         rc, message = pipeline.finish()
         parser.end_source("dmesg")
@@ -569,10 +553,10 @@ def _journal_oldest(journalctl):
         for raw, cut in pipeline.lines(MAX_ENTRY_CHARS):
             if not cut:
                 try:
-                    realtime = int(json.loads(raw)["__REALTIME_TIMESTAMP"]) / 1e6
-                    stamp = datetime.datetime.fromtimestamp(realtime, datetime.timezone.utc).astimezone()
-                except (ValueError, KeyError, TypeError, OverflowError, OSError):
-                    stamp = None
+                    entry = json.loads(raw)
+                except ValueError:
+                    entry = None
+                stamp = journal_stamp(entry) if isinstance(entry, dict) else None
             break
     finally:
         pipeline.process.terminate()

@@ -17,7 +17,6 @@ import os
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -52,13 +51,8 @@ BOOT = "5e1f3c2a9b8d4e7fa6c0d1e2f3a4b5c6"
 VM_B = "4444555566667777888"
 
 
-@pytest.fixture(autouse=True)
-def utc_zone(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+# Log times without a zone are read in the local zone: these tests read them in UTC (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("utc_zone")
 
 
 def copy_fixture(tmp_path, name, compress=False, data=None):

@@ -9,7 +9,6 @@ Every log line here is invented (pid 4242, comm worker, host vm-1, uid 1001).
 from __future__ import annotations
 
 import datetime
-import time
 
 import pytest
 
@@ -57,14 +56,8 @@ KILL_FIELDS = (
 NONE7 = (None,) * 7
 
 
-@pytest.fixture(autouse=True)
-def utc_zone(monkeypatch):
-    """Syslog and dmesg -T stamps are local times: pin the zone so the expected strings hold anywhere."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+# Log times without a zone are read in the local zone: these tests read them in UTC (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("utc_zone")
 
 
 def parse(lines, source="test", kernel_only=False, **kwargs):

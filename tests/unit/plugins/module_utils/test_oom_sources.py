@@ -46,13 +46,8 @@ KILLED = (
 BLOCKS = [pytest.param(None, id="one-block"), pytest.param(64, id="64-byte-blocks")]
 
 
-@pytest.fixture(autouse=True)
-def utc_zone(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+# Log times without a zone are read in the local zone: these tests read them in UTC (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("utc_zone")
 
 
 @pytest.fixture(params=BLOCKS)

@@ -53,13 +53,8 @@ POD_OPEN = "d" * 64
 POD_UID = "0f5b0a4c-7d1e-4c3a-9a57-6f0e2d3c4b5a"
 
 
-@pytest.fixture(autouse=True)
-def utc_zone(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+# Log times without a zone are read in the local zone: these tests read them in UTC (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("utc_zone")
 
 
 @pytest.fixture(autouse=True)
