@@ -309,11 +309,6 @@ def line_may_matter(text):
     return any(needle in text for needle in ALL_NEEDLES)
 
 
-def journal_line_may_matter(text):
-    """The same test for journal messages (kept as a name of its own for the journal reader)."""
-    return line_may_matter(text)
-
-
 def month_number(name):
     """Month number for an abbreviated or full month name in a common locale, or None."""
     key = name.strip().lower()

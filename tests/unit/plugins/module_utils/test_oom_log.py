@@ -22,7 +22,6 @@ from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
     Line,
     OomLogParser,
     YearGuesser,
-    journal_line_may_matter,
     line_may_matter,
     month_number,
     parse_dmesg_t,
@@ -1135,7 +1134,6 @@ def test_prefilter_keeps_what_every_source_keeps():
         'sending SIGTERM to process 4242 "worker": badness 900, VmRSS 1024 MiB',
     ):
         assert line_may_matter(text), text
-        assert journal_line_may_matter(text), text
 
 
 # §4.1 systemd-oomd
