@@ -1487,7 +1487,7 @@ class OomLogParser:
     def _earlyoom_kill(self, line, message, found):
         pid = found["pid"]
         stamp = _epoch(line.timestamp)
-        key = (_short_host(line.host), pid)
+        key = (short_host(line.host), pid)
         if key in self._last_earlyoom:
             previous = self._last_earlyoom[key]
             if stamp is None or previous is None or abs(stamp - previous) <= self.EARLYOOM_ESCALATION_SECONDS:
@@ -1530,12 +1530,12 @@ class OomLogParser:
         fields["unit"], fields["container"] = self._cgroup_names(cgroup)
         kill = _Kill(fields, line)
         if self._record(fields, line, message, SCOPE_LOCAL, kill) and fields["unit"]:
-            self._pending_oomd[_short_host(line.host), fields["unit"]] = kill
+            self._pending_oomd[short_host(line.host), fields["unit"]] = kill
             if len(self._pending_oomd) > self.MAX_PENDING:
                 self._pending_oomd.popitem(last=False)
 
     def _oomd_unit_count(self, line, unit, count):
-        key = (_short_host(line.host), unit)
+        key = (short_host(line.host), unit)
         kill = self._pending_oomd.get(key)
         if kill is None:
             return
@@ -1588,7 +1588,7 @@ class OomLogParser:
         if not self._after_since(line):
             return False
         keys = self._dedup_keys(fields, line)
-        host = _short_host(line.host)
+        host = short_host(line.host)
         recent = self._recent_keys
         for key in keys:
             bucket = key[-1]
@@ -1625,7 +1625,7 @@ class OomLogParser:
         return True
 
 
-def _short_host(host):
+def short_host(host):
     """A host name as records of one machine agree on it: the first label of a DNS name, an address as is."""
     if not host:
         return None

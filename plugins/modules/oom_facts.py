@@ -1530,7 +1530,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._host import (
     read_vmstat_oom_kill,
     under,
 )
-from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import MAX_KILLS_LIMIT
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import MAX_KILLS_LIMIT, short_host
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import (
     KERNEL_LOG_SOURCES,
     LogPathError,
@@ -1810,7 +1810,7 @@ class OomFacts:
                 if kill["killer"] == "kernel"
                 and kill["scope"] == "local"
                 and kill["boot_id"] is None
-                and kill["host"] in (self.hostname, None)
+                and short_host(kill["host"]) in (short_host(self.hostname), None)
                 and kill["timestamp"]
                 and datetime.datetime.fromisoformat(kill["timestamp"]) >= booted
             )

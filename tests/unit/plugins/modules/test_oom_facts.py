@@ -884,6 +884,30 @@ def test_kills_missing_from_logs(tmp_path, monkeypatch):
     assert (facts["counters"]["vmstat_oom_kill"], facts["counters"]["vmstat_oom_kill_known"]) == (0, False)
 
 
+def test_syslog_kills_of_this_boot_are_not_missing(tmp_path, monkeypatch):
+    """Where only syslog files can be read, the kernel kills this host logged since boot count as logged, whether
+    the syslog host name is the short one or the FQDN; another host's kill in the same file does not."""
+    host, args = build_vm(tmp_path, monkeypatch)
+    # postgresql.service only: worker.service's Result=oom-kill would count as a kill no log shows
+    args = {**args, "gce_metadata": "never", "units": ["postgresql.service"]}
+    host.vmstat(oom_kill=2)
+    stamp = time.strftime("%b %e %H:%M:%S", time.gmtime(time.time() - 600))
+    log = tmp_path / "syslog"
+    log.write_text(
+        "".join(
+            "%s %s kernel: [ 5400.00000%d] Out of memory: Killed process %d (worker) total-vm:10kB\n"
+            % (stamp, name, index, 4242 + index)
+            for index, name in enumerate(("web-1", "web-1.c.example-prod.internal", "web-2"))
+        )
+    )
+    facts, _warnings = gather({**args, "log_paths": [str(log)]}, host)
+    assert facts["kill_count_by_host"] == {"web-1": 1, "web-1.c.example-prod.internal": 1, "web-2": 1}
+    assert (facts["kills_missing_from_logs"], facts["kills_missing_known"]) == (0, True)
+    host.vmstat(oom_kill=3)
+    facts, _warnings = gather({**args, "log_paths": [str(log)]}, host)
+    assert (facts["kills_missing_from_logs"], facts["kills_missing_known"]) == (1, True)
+
+
 def test_pressure_off_and_no_dmi(tmp_path, monkeypatch):
     host, args = build_vm(tmp_path, monkeypatch)
     host.path("/proc/pressure/memory").unlink()
