@@ -60,7 +60,6 @@ from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import (
     LAZY_NEEDLES,
     MAX_LINE_CHARS,
     RE_TERMINAL_ESCAPE,
-    RECORD_MARKERS,
     Line,
     has_log_prefix,
     line_may_matter,
@@ -156,10 +155,10 @@ _RE_SCALAR_END = re.compile(r'[\s,\]}\[{"]')
 _RE_KEY = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]{0,63})"\s*:')
 _RE_INSTANCE = re.compile(r"/instances/([^/?#\s]+)")
 
-# Every line the parser uses, and every record counted as untrusted, holds one of these once lowercased (a record
-# marker, or a line the parser only needs after another record); in JSON text too, where only quotes,
-# backslashes and control characters are escaped.
-_BYTE_NEEDLES = tuple(sorted({needle.lower().encode("ascii") for needle in (*RECORD_MARKERS, *LAZY_NEEDLES)}))
+# Every line the parser uses, and every record counted as untrusted, holds one of these once lowercased: every
+# record marker holds "kill" or "sending sig", the other needles are the lines the parser needs only after another
+# record. They hold in JSON text too, where only quotes, backslashes and control characters are escaped.
+_BYTE_NEEDLES = (b"kill", b"sending sig", *(needle.lower().encode("ascii") for needle in LAZY_NEEDLES))
 # A MESSAGE held as a byte array (journalctl's JSON for text that is not UTF-8) holds no words to look for: such an
 # entry is always decoded. journalctl writes '"MESSAGE":[' (or '"MESSAGE" : [' before systemd 240).
 _BYTE_ARRAY_MESSAGE = (b'"message":[', b'"message": [', b'"message" : [')

@@ -39,7 +39,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._log_formats impor
     journal_provenance,
     sniff_file,
 )
-from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import OomLogParser
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import LAZY_NEEDLES, RECORD_MARKERS, OomLogParser
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import SourceUnavailable, read_log_file
 from ansible_collections.oomguard.memory.plugins.modules import oom_facts
 
@@ -299,6 +299,14 @@ def test_export_cut_inside_a_binary_field_is_truncated():
     assert report.truncated is True
 
 
+def test_the_byte_prefilter_keeps_every_line_the_parser_uses():
+    """JSON entries without a prefilter word are passed over undecoded: the words must cover every record marker
+    and every line the parser waits for, in any case."""
+    needles = _log_formats._BYTE_NEEDLES
+    for word in (*RECORD_MARKERS, *LAZY_NEEDLES):
+        assert any(needle in word.lower().encode() for needle in needles), word
+
+
 def test_journal_json_lines_malformed_line_skipped_and_counted():
     good = json.dumps(KERNEL_KILL)
     broken = [good[:-10], '{"MESSAGE": "Killed process 9 (x)", "_TRANSPORT": "kernel",}', '["Killed process 1"]']
@@ -528,7 +536,7 @@ HEADROOM = 96 * 1024 * 1024
 MEMORY_SCRIPT = r"""
 import json, resource, sys
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import OomLogParser
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import LAZY_NEEDLES, RECORD_MARKERS, OomLogParser
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import read_log_file
 with open("/proc/self/status") as handle:
     size = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("VmSize:"))
