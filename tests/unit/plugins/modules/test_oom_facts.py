@@ -559,8 +559,9 @@ def build_vm(tmp_path, monkeypatch, gce_url=None):
     sadf = host.sadf()
     sa_dir = tmp_path / "sa"
     sa_dir.mkdir()
-    now = time.time()
-    stamps = [now - 2 * 86400, now - 2 * 86400 + 600, now - 86400, now - 86400 + 600]
+    # noon (UTC) two days and one day ago: inside the 3-day window and on two days whatever the time of day
+    noon = int(time.time()) // 86400 * 86400 + 43200
+    stamps = [noon - 2 * 86400, noon - 2 * 86400 + 600, noon - 86400, noon - 86400 + 600]
     avail = [3000000, 400000, 2025152, 1025152]
     samples = [
         (time.strftime("%Y-%m-%d", time.gmtime(stamp)), time.strftime("%H:%M:%S", time.gmtime(stamp)), value)
