@@ -439,6 +439,29 @@ def test_cloud_logging_cut_short_keeps_the_complete_entries(tmp_path):
     assert brief(result) == [CLOUD_KILLS[3], CLOUD_KILLS[4]]
 
 
+@pytest.mark.parametrize(
+    ("name", "cut_at", "kept"),
+    [
+        # spooled (newest first): what was read before the damage is replayed, then the damage is reported
+        ("cloud-logging-two-vms.json", b'"1x2y3z"', [CLOUD_KILLS[3], CLOUD_KILLS[4]]),
+        # read as it streams: the kills before the damage are fed
+        ("journal-vm-j.json", b'"MESSAGE":[', JOURNAL_KILLS[:3]),
+    ],
+)
+def test_damaged_gzip_export_gives_the_kills_before_the_damage(tmp_path, name, cut_at, kept):
+    """The one gzip reader of every format: a gzip export cut short is partial, with a warning, and its kills
+    read before the damage count."""
+    data = (FIXTURES / name).read_bytes()
+    compressed = gzip.compress(data[: data.index(cut_at)] + b" " * 300000, compresslevel=1)
+    path = copy_fixture(tmp_path, name + ".gz", data=compressed[: len(compressed) - 200])
+    parser = OomLogParser()
+    warnings = []
+    report = read_log_file(parser, path, "f", warnings=warnings)
+    assert report.partial is True
+    assert warnings[0].startswith("%s is truncated after " % path)
+    assert brief(parser.result()) == kept
+
+
 # Serial port output
 
 
