@@ -41,6 +41,11 @@ def unit_from_cgroup(path):
     return None
 
 
+def path_under(path, prefixes):
+    """True when a cgroup path is one of C(prefixes) or lies below one."""
+    return bool(path) and any(path == prefix or path.startswith(prefix.rstrip("/") + "/") for prefix in prefixes)
+
+
 def is_kubepods(path):
     """True when a cgroup path belongs to pods that a kubelet manages."""
     return bool(path) and bool(_KUBEPODS.search(path))

@@ -221,8 +221,3 @@ def own_cgroup_prefixes(root="/", runtime=None, hostname=None):
                 ("/machine.slice/libpod-%s.scope" % container_id, "/libpod_parent/libpod-%s" % container_id)
             )
     return prefixes
-
-
-def path_under(path, prefixes):
-    """True when a cgroup path is one of C(prefixes) or lies below one."""
-    return bool(path) and any(path == prefix or path.startswith(prefix.rstrip("/") + "/") for prefix in prefixes)

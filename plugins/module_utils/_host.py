@@ -95,6 +95,22 @@ def read_uptime(root="/"):
         return None
 
 
+def read_boot_time(root="/"):
+    """Wall-clock time of boot in whole seconds (C(btime) of /proc/stat, the same on every run), or None."""
+    return (read_int_values(under(root, "/proc/stat"), ("btime",)) or {}).get("btime")
+
+
+def read_hostname(root="/"):
+    """The kernel's host name (/proc/sys/kernel/hostname; on this host, the C library's when that is unreadable)."""
+    hostname = read_value(under(root, "/proc/sys/kernel/hostname"))
+    if not hostname and root in ("", "/"):
+        try:
+            hostname = socket.gethostname()
+        except OSError:
+            hostname = None
+    return hostname or None
+
+
 def read_dmi(root="/"):
     """The machine's maker and model from /sys/class/dmi/id (``sys_vendor``, ``product_name``); None where absent."""
     dmi = {}
@@ -111,11 +127,8 @@ def dmi_says_gce(dmi):
 
 def host_identity(root="/"):
     """``{hostname, boot_id, uptime_s, kernel}`` of the managed host."""
-    hostname = read_value(under(root, "/proc/sys/kernel/hostname"))
-    if not hostname and root in ("", "/"):
-        hostname = socket.gethostname()
     return {
-        "hostname": hostname or None,
+        "hostname": read_hostname(root),
         "boot_id": read_boot_id(root),
         "uptime_s": read_uptime(root),
         "kernel": read_value(under(root, "/proc/sys/kernel/osrelease")) or None,

@@ -23,7 +23,7 @@ PROC = "/proc"
 PF_KTHREAD = 0x00200000
 CMDLINE_MAX = 256
 CMDLINE_READ_MAX = 4096
-_PYTHON_NAME = re.compile(r"^python(?:\d+(?:\.\d+)*)?[dmu]?$")
+_PYTHON_NAME = re.compile(r"^(?:python|pypy)(?:\d+(?:\.\d+)*)?[dmu]?$", re.IGNORECASE)
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
 
 

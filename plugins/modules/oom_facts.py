@@ -19,8 +19,9 @@ description:
     from the metadata server), the containers running without a memory limit and, when asked, the memory history
     sysstat kept.
   - Logs are streamed through a prefilter, so memory use does not grow with the size of the logs.
-  - A source the host lacks or the user cannot read is reported in RV(ansible_facts.oom.sources_unavailable) and as a
-    warning; the module never fails because of it.
+  - A live log source the host lacks or the user cannot read, or a log file in no known format, is reported in
+    RV(ansible_facts.oom.sources_unavailable) and as a warning; the module does not fail because of it. A
+    O(log_paths) entry that is not an absolute path to a regular file fails the task.
   - The facts follow a versioned contract, RV(ansible_facts.oom.facts_version). Every documented key is always
     present; counts are integers, never null, with a C(*_known) flag where the truth cannot be told.
 author: oomguard maintainers (@oomguard)
@@ -37,12 +38,20 @@ options:
   log_sources:
     description:
       - Live log sources of the host to read kills from.
-      - V(journal) reads kernel, systemd-oomd, earlyoom and PID 1 messages of every boot the journal retains.
-      - V(kmsg) reads the kernel ring buffer from C(/dev/kmsg) (current boot only).
-      - V(dmesg) runs C(dmesg) (current boot only).
+      - V(journal) reads kernel, systemd-oomd, earlyoom and service manager records of every boot the journal
+        retains. It checks who wrote each record from the fields journald sets itself, which no client can forge,
+        a kernel kill only from C(_TRANSPORT=kernel), systemd-oomd and earlyoom kills only from their own system
+        units (C(_SYSTEMD_UNIT=systemd-oomd.service) or C(earlyoom.service)) run by a system user (root,
+        C(systemd-oom), or a DynamicUser), and unit lines only from PID 1 (or a user's own service manager, for
+        that user's units). Records that fail the check, such as a user's C(logger -t kernel) or an C(earlyoom)
+        identifier on a user's process, are never kills; they are counted in RV(ansible_facts.oom.untrusted_records).
+      - V(kmsg) reads the kernel ring buffer from C(/dev/kmsg) (current boot only), and V(dmesg) runs C(dmesg)
+        (current boot only). Both hold kernel records only, which only the kernel and root can write.
       - V(syslog) reads C(/var/log/syslog), C(/var/log/messages) or C(/var/log/kern.log), rotated and compressed
-        ones included.
-      - V(auto) uses the first of V(journal), V(kmsg), V(dmesg) and V(syslog) that the host has and can be read.
+        ones included. Syslog text carries no facility, so a C(kernel:) line written by any local user with
+        C(logger -t kernel) cannot be told from the kernel's own; treat kills read from it as untrusted.
+      - V(auto) uses the first of V(journal), V(kmsg), V(dmesg) and V(syslog) that the host has and can be read, so
+        syslog files are read only where neither the journal nor the kernel ring buffer can be.
       - An empty list reads no live log, for example to analyse only O(log_paths).
     type: list
     elements: str
@@ -51,9 +60,23 @@ options:
   log_paths:
     description:
       - Extra log files on the managed host to analyse, plain or gzip-compressed.
-      - Any format is recognised, raw C(/dev/kmsg) records, C(dmesg) with or without C(-T) in any locale,
-        C(journalctl) short, short-iso, short-precise and short-monotonic output, and syslog files.
-      - This is how a log copied from another machine is analysed.
+      - Each entry must be the absolute path of a regular file. A relative path (it would resolve in Ansible's
+        temporary directory), a missing path, a directory, a device, a FIFO or a socket fails the task with a
+        message naming the path, before anything is read. One file listed twice, or under two names, is read once.
+      - The format is told by the content, not by the file name. Any text format is recognised, raw C(/dev/kmsg)
+        records, C(dmesg) with or without C(-T) in any locale, C(journalctl) short, short-iso, short-precise and
+        short-monotonic output, syslog files, and earlyoom's own output.
+      - Also C(journalctl -o json) and C(-o export) output, Cloud Logging exports (C(gcloud logging read
+        --format=json), or a log sink's JSON lines) and GCE serial port output (the text C(gcloud compute instances
+        get-serial-port-output) saves, or the API's C(compute#serialPortOutput) object). Journal records in them
+        pass the same provenance check as the live journal's; each kill carries the VM it came from
+        (RV(ansible_facts.oom.kills[].host)), so one export of many VMs is attributed per VM.
+      - A file in no known format (binary data, other JSON, a binary journal file, xz or zstd data) is reported
+        with status V(unrecognized) and a warning naming it, not as a source with no kills.
+      - A truncated or corrupt gzip file, or an export cut inside an entry, gives the kills read before the damage,
+        with status V(partial) and a warning. At most 1 GiB of decompressed text is read from one gzip file (status
+        V(partial) and a warning beyond it); one JSON entry is read only up to 1 MiB.
+      - This is how a log copied from another machine is analysed. Its records are as trustworthy as the file.
     type: list
     elements: path
     default: []
@@ -129,11 +152,19 @@ notes:
     every process's cgroup.
   - Timestamps are ISO 8601 with the zone. Lines that carry a time without a zone (classic syslog, C(dmesg -T)) are
     read in the managed host's local time zone; syslog lines carry no year, which is taken from the file's
-    modification time. For C(kmsg) and C(dmesg) the time is derived from the kernel's seconds since boot, which is
-    approximate after a suspend.
+    modification time. For C(kmsg) and C(dmesg) the time is derived from the kernel's seconds since boot and the
+    boot time in C(/proc/stat), which is approximate after a suspend.
   - A kill is counted only from its C(Killed process) line (or the earlyoom and systemd-oomd kill lines), never from an
     C(invoked oom-killer) header or a C(Kill process ... or sacrifice child) candidate line. The same kill read twice
-    (C(memory.oom.group) reprints, or the same record in two sources) is counted once.
+    (C(memory.oom.group) reprints, the same line twice in one file, or the same record in two sources) is counted
+    once. An OOM kernel panic is reported when its line follows the OOM report (its header, or C(Out of memory and
+    no killable processes)) with no kill after it.
+  - Log text is treated as hostile. Every line is cut to 16 KiB before it is parsed, and parsing takes time
+    linear in the line's length; files are read in fixed-size blocks, so memory does not grow with the logs.
+    Strings in kill records are capped, C(comm) at 64 characters, C(message), C(cmdline) and cgroup paths at 512.
+    At most 10000 kills are kept in RV(ansible_facts.oom.kills).
+  - Each kill has a stable C(id). Kernel kills read with the kernel's own time (the journal, C(kmsg), C(dmesg), or
+    a C([seconds]) prefix) get the same id from every such source and on every run.
   - In a container (LXC, LXD, systemd-nspawn, Docker, Podman) the kernel log is the container host's. A kernel kill
     counts as this host's (C(scope=local)) only when the killed task's memory cgroup lies below the container's own
     cgroup, as RV(ansible_facts.oom.host.container.cgroup_prefixes) lists it; the others are C(scope=host) and
@@ -377,9 +408,10 @@ ansible_facts:
           elements: dict
           contains:
             id:
-              description: Stable id of the kill, the same on every run and from every source that carries the
-                kernel's time (a hash of the boot id, the kernel's microseconds and the pid), else of host, time and
-                victim.
+              description: Stable id of the kill, the same on every run. For a kernel kill read with the kernel's
+                own time (the journal, C(kmsg), C(dmesg), a C([seconds]) prefix) a hash of the pid and the kernel's
+                microseconds since boot, the same from every such source; otherwise a hash of killer, host, the
+                second of the kill and the pid or cgroup.
               returned: always
               type: str
               sample: ffa779ec9ae83969
@@ -402,7 +434,9 @@ ansible_facts:
               type: str
               sample: local
             host:
-              description: The host the record names or was read on; null when a copied log does not say.
+              description: The host the record names (the syslog host name, the journal's C(_HOSTNAME), the VM of a
+                Cloud Logging entry or of serial port output) or, for a live source, this host; null when a copied
+                log does not say.
               returned: always
               type: str
               sample: vm
@@ -762,6 +796,12 @@ ansible_facts:
               returned: always
               type: float
               sample: 6500.0
+            host:
+              description: The host the record names or was read on, or null.
+              returned: always
+              type: str
+              sample: web-1
+              version_added: "1.1.0"
             source:
               description: Where it was read.
               returned: always
@@ -1288,7 +1328,8 @@ ansible_facts:
                   type: str
                   sample: ok
                 detail:
-                  description: What was read, or why not.
+                  description: What was read (for a file its format, the entries read and those skipped, untrusted
+                    or dropped as copies), or why not.
                   returned: always
                   type: str
                   sample: the journal has no files in /run/log/journal or /var/log/journal
@@ -1298,7 +1339,11 @@ ansible_facts:
                   type: int
                   sample: 31
                 format:
-                  description: The format the source was read as, or null when it was not read.
+                  description:
+                    - The format the source was read as, or null when it was not read.
+                    - V(journal), V(kmsg), V(dmesg) or V(syslog) for the live sources; for a O(log_paths) file
+                      V(text), V(serial-text) (a serial console capture), V(journal-json), V(journal-export),
+                      V(cloud-logging-json) or V(serial-port-json).
                   returned: always
                   type: str
                   sample: kmsg
@@ -1444,7 +1489,6 @@ ansible_facts:
 """
 
 import datetime
-import hashlib
 import os
 import platform
 import re
@@ -1456,6 +1500,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._cgroup import (
     cgroup_version,
     memory_v1_mount,
     oom_counters,
+    path_under,
     unified_mount,
 )
 from ansible_collections.oomguard.memory.plugins.module_utils._cgroup_memory import (
@@ -1467,7 +1512,6 @@ from ansible_collections.oomguard.memory.plugins.module_utils._cgroup_memory imp
 from ansible_collections.oomguard.memory.plugins.module_utils._container import (
     detect_container,
     own_cgroup_prefixes,
-    path_under,
 )
 from ansible_collections.oomguard.memory.plugins.module_utils._gce import (
     DEFAULT_URL as GCE_METADATA_URL,
@@ -1486,17 +1530,15 @@ from ansible_collections.oomguard.memory.plugins.module_utils._host import (
     read_vmstat_oom_kill,
     under,
 )
-from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import OomLogParser
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import MAX_KILLS_LIMIT, short_host
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import (
-    SourceUnavailable,
-    read_dmesg,
-    read_journal,
-    read_kmsg,
-    read_log_file,
-    read_syslog,
+    KERNEL_LOG_SOURCES,
+    LogPathError,
+    check_log_paths,
+    gather_logs,
 )
 from ansible_collections.oomguard.memory.plugins.module_utils._own_processes import own_process_chain
-from ansible_collections.oomguard.memory.plugins.module_utils._proc import is_python, top_by_oom_score
+from ansible_collections.oomguard.memory.plugins.module_utils._proc import top_by_oom_score
 from ansible_collections.oomguard.memory.plugins.module_utils._redact import redact_text
 from ansible_collections.oomguard.memory.plugins.module_utils._sysstat import DAYS_MAX as MEMORY_HISTORY_DAYS_MAX
 from ansible_collections.oomguard.memory.plugins.module_utils._sysstat import SA_DIRS, memory_history
@@ -1509,61 +1551,12 @@ from ansible_collections.oomguard.memory.plugins.module_utils._systemd import (
 from ansible_collections.oomguard.memory.plugins.module_utils._unit_name import UnitNameError, validate_unit_name
 
 FACTS_VERSION = "1.1"
-# The parser branch defines MAX_KILLS_LIMIT in _oom_log; until it is merged the limit lives here.
-MAX_KILLS_LIMIT = 10000
 TOP_PROCESSES_LIMIT = 1000
 UNITS_LIMIT = 1000
 SYSSTAT_DIRS_LIMIT = 16
 GCE_TIMEOUT_RANGE = (0.1, 30.0)
 COUNTER_PATHS_LIMIT = 256
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-AUTO_ORDER = ("journal", "kmsg", "dmesg", "syslog")
-KERNEL_LOG_SOURCES = ("journal", "kmsg", "dmesg")
-KILLERS = ("kernel", "systemd-oomd", "earlyoom")
-KINDS = ("global", "memcg", "allocating_task", "sysrq", "unknown", "systemd-oomd", "earlyoom")
-KILL_RECORD_KEYS = (
-    "id",
-    "killer",
-    "kind",
-    "scope",
-    "host",
-    "boot_id",
-    "pid",
-    "comm",
-    "uid",
-    "unit",
-    "cgroup",
-    "container",
-    "python",
-    "timestamp",
-    "uptime_s",
-    "source",
-    "message",
-    "rss_kb",
-    "anon_rss_kb",
-    "file_rss_kb",
-    "shmem_rss_kb",
-    "total_vm_kb",
-    "pgtables_kb",
-    "oom_score_adj",
-    "constraint",
-    "oom_memcg",
-    "task_memcg",
-    "trigger_comm",
-    "trigger_pid",
-    "oom_group",
-    "reaped_anon_rss_kb",
-    "reason",
-    "queued",
-    "pressure_cgroup",
-    "pressure_pct",
-    "pressure_limit_pct",
-    "pressure_duration",
-    "processes",
-    "signal",
-    "oom_score",
-    "cmdline",
-)
 USERSPACE_KILLERS = {
     "systemd-oomd": ("systemd-oomd.service", ("/usr/lib/systemd/systemd-oomd", "/lib/systemd/systemd-oomd")),
     "earlyoom": ("earlyoom.service", ("/usr/bin/earlyoom", "/usr/sbin/earlyoom", "/usr/local/bin/earlyoom")),
@@ -1621,33 +1614,6 @@ def _iso(stamp):
     return stamp.isoformat(timespec="microseconds" if stamp.microsecond else "seconds")
 
 
-def kill_id(kill):
-    """A stable id: boot id + kernel microseconds + pid where the source has kernel time, else host + time + pid."""
-    victim = kill.get("pid") if kill.get("pid") is not None else kill.get("cgroup")
-    if kill.get("boot_id") and kill.get("uptime_s") is not None:
-        basis = "%s:%d:%s" % (kill["boot_id"], round(kill["uptime_s"] * 1e6), victim)
-    else:
-        basis = "%s:%s:%s:%s" % (kill.get("host"), kill.get("timestamp"), victim, kill.get("killer"))
-    return hashlib.sha256(basis.encode("utf-8", errors="replace")).hexdigest()[:16]
-
-
-class _LogParser(OomLogParser):
-    """Today's parser plus what the record contract needs from each line: its boot and the oldest time read."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.first_stamps = {}
-
-    def feed(self, line):
-        if line.source not in self.first_stamps and line.timestamp is not None:
-            self.first_stamps[line.source] = line.timestamp
-        super().feed(line)
-
-    def _record(self, kill, line):
-        kill["boot_id"] = line.boot
-        return super()._record(kill, line)
-
-
 class OomFacts:
     """Gather ansible_facts.oom (contract version FACTS_VERSION) in one pass over the host.
 
@@ -1668,9 +1634,7 @@ class OomFacts:
         self.boot_id = None
         self.local_cgroup_prefixes = None
         self.killer_units = {}
-        self.bin = {
-            name: module.get_bin_path(name) for name in ("journalctl", "dmesg", "grep", "gzip", "systemctl", "sadf")
-        }
+        self.bin = {name: module.get_bin_path(name) for name in ("systemctl", "sadf")}
 
     # Options
 
@@ -1711,114 +1675,25 @@ class OomFacts:
                 self.since = parse_since(params["since"], self.now)
             except ValueError as exc:
                 fail(msg=to_text(exc))
+        try:
+            check_log_paths(params["log_paths"])
+        except LogPathError as exc:
+            fail(msg=to_text(exc))
 
-    # Logs: the one place that reads them (replaced by _oom_sources.gather_logs() when the parser branch lands)
+    # Logs
 
     def read_logs(self):
-        """Read the kills of every log source; same return contract as gather_logs() of the parser branch."""
+        """The log part of the facts: kills, their counts and the sources read (_oom_sources.gather_logs())."""
         params = self.params
-        parser = _LogParser(max_kills=MAX_KILLS_LIMIT, since=self.since)
-        sources = {}
-        requested = params["log_sources"]
-        chosen = []
-        for name in requested:
-            for source in AUTO_ORDER if name == "auto" else (name,):
-                if source not in chosen:
-                    chosen.append(source)
-        grep, gzip_bin = self.bin["grep"], self.bin["gzip"]
-        for name in chosen:
-            detail = ""
-            try:
-                if name == "journal":
-                    for warning in read_journal(parser, self.bin["journalctl"], self.since):
-                        self.module.warn(warning)
-                elif name == "kmsg":
-                    read_kmsg(parser)
-                elif name == "dmesg":
-                    read_dmesg(parser, self.bin["dmesg"])
-                else:
-                    detail = "read " + ", ".join(read_syslog(parser, grep, gzip_bin))
-            except SourceUnavailable as exc:
-                sources[name] = {"status": exc.status, "detail": exc.reason, "format": None}
-                continue
-            sources[name] = {"status": "ok", "detail": detail, "format": name}
-            # A container's journal has no kernel messages (journald there cannot read /dev/kmsg): there auto goes
-            # on from the journal to the first kernel log it can read.
-            container_journal = name == "journal" and self.local_cgroup_prefixes is not None
-            if "auto" in requested and not container_journal:
-                break
-        for path in params["log_paths"]:
-            try:
-                read_log_file(parser, path, path, grep, gzip_bin)
-                sources[path] = {"status": "ok", "detail": "", "format": "text"}
-            except SourceUnavailable as exc:
-                sources[path] = {"status": exc.status, "detail": exc.reason, "format": None}
-        parsed = parser.result()
-        prefixes = self.local_cgroup_prefixes
-        kills = []
-        for found in parsed["kills"]:
-            kill = dict.fromkeys(KILL_RECORD_KEYS)
-            kill.update(found)
-            if kill["killer"] == "kernel":
-                kill["kind"] = kill["kind"] or "unknown"
-                kill["cgroup"] = kill["task_memcg"] or kill["oom_memcg"] or kill["oom_group"]
-                sizes = [kill[key] for key in ("anon_rss_kb", "file_rss_kb", "shmem_rss_kb") if kill[key] is not None]
-                kill["rss_kb"] = sum(sizes) if sizes else None
-                local = prefixes is None or path_under(kill["cgroup"], prefixes)
-            else:
-                kill["kind"] = kill["killer"]
-                local = True
-            kill["scope"] = "local" if local else "host"
-            kill["host"] = self.hostname if kill["source"] in AUTO_ORDER or kill["source"] not in sources else None
-            kill["python"] = is_python(kill["comm"], (kill["cmdline"] or "").split(" ", 1)[0])
-            kill["id"] = kill_id(kill)
-            kills.append(kill)
-        local_kills = [kill for kill in kills if kill["scope"] == "local"]
-        counts = {
-            "kill_count_by_killer": dict.fromkeys(KILLERS, 0),
-            "kill_count_by_kind": dict.fromkeys(KINDS, 0),
-            "kill_count_by_unit": {},
-            "kill_count_by_source": {},
-            "kill_count_by_host": {},
-            "kernel_kills_by_boot": {},
-        }
-        for kill in local_kills:
-            counts["kill_count_by_killer"][kill["killer"]] += 1
-            counts["kill_count_by_kind"][kill["kind"]] += 1
-            for key, value in (
-                ("kill_count_by_unit", kill["unit"]),
-                ("kill_count_by_source", kill["source"]),
-                ("kill_count_by_host", kill["host"] or "unknown"),
-            ):
-                if value:
-                    counts[key][value] = counts[key].get(value, 0) + 1
-            if kill["killer"] == "kernel":
-                boots = counts["kernel_kills_by_boot"]
-                boots[kill["boot_id"]] = boots.get(kill["boot_id"], 0) + 1
-        for name, status in sources.items():
-            status["kills"] = counts["kill_count_by_source"].get(name, 0)
-            status["untrusted"] = 0
-        unavailable = [name for name, status in sources.items() if status["status"] != "ok"]
-        for name in unavailable:
-            if name in params["log_paths"] or "auto" not in requested:
-                self.module.warn("log source %s: %s" % (name, sources[name]["detail"]))
-        if "auto" in requested and not any(sources.get(name, {}).get("status") == "ok" for name in AUTO_ORDER):
-            self.module.warn(
-                "no live log source could be read (%s); OOM kills before now are unknown"
-                % "; ".join(sources[name]["detail"] for name in AUTO_ORDER if name in sources)
-            )
-        stamps = list(parser.first_stamps.values())
-        return dict(
-            counts,
-            kills=kills[-params["max_kills"] :] if params["max_kills"] else [],
-            kill_count=len(local_kills) + max(parsed["kill_count"] - len(kills), 0),
-            host_scope_kill_count=len(kills) - len(local_kills),
-            untrusted_records=0,
-            oom_panics=parsed["panics"],
-            no_killable_count=parsed["no_killable_count"],
-            oldest_record=_iso(min(stamps)) if stamps else None,
-            sources=sources,
-            sources_unavailable=unavailable,
+        return gather_logs(
+            self.module,
+            params["log_sources"],
+            params["log_paths"],
+            self.since,
+            params["max_kills"],
+            local_cgroup_prefixes=self.local_cgroup_prefixes,
+            hostname=self.hostname,
+            boot_id=self.boot_id,
         )
 
     # Host
@@ -1935,7 +1810,7 @@ class OomFacts:
                 if kill["killer"] == "kernel"
                 and kill["scope"] == "local"
                 and kill["boot_id"] is None
-                and kill["host"] in (self.hostname, None)
+                and short_host(kill["host"]) in (short_host(self.hostname), None)
                 and kill["timestamp"]
                 and datetime.datetime.fromisoformat(kill["timestamp"]) >= booted
             )

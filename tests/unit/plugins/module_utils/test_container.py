@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from ansible_collections.oomguard.memory.plugins.module_utils._cgroup import path_under
 from ansible_collections.oomguard.memory.plugins.module_utils._cgroup_memory import (
     MemoryHierarchy,
     container_in_path,
@@ -19,7 +20,6 @@ from ansible_collections.oomguard.memory.plugins.module_utils._cgroup_memory imp
 from ansible_collections.oomguard.memory.plugins.module_utils._container import (
     detect_container,
     own_cgroup_prefixes,
-    path_under,
     pid_namespace_is_initial,
     runtime_name,
 )

@@ -105,6 +105,11 @@ def test_read_stat_comm_with_spaces_and_parentheses(tmp_path):
         ("worker", "/usr/bin/python", True),
         ("worker", "/usr/bin/pythonista", False),
         ("ipython", "/usr/bin/ipython", False),
+        ("pypy3", None, True),
+        ("Python2.7", None, True),
+        ("pythonic", None, False),
+        (None, None, False),
+        ("", "", False),
     ],
 )
 def test_is_python(comm, argv0, expected):

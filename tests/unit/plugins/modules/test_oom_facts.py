@@ -30,6 +30,7 @@ from ansible.module_utils.common import warnings as module_warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.oomguard.memory.plugins.module_utils import _oom_sources
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import KILL_KEYS
 from ansible_collections.oomguard.memory.plugins.modules import oom_facts
 from ansible_collections.oomguard.memory.plugins.modules.oom_facts import OomFacts, build_module
 
@@ -52,13 +53,8 @@ POD_OPEN = "d" * 64
 POD_UID = "0f5b0a4c-7d1e-4c3a-9a57-6f0e2d3c4b5a"
 
 
-@pytest.fixture(autouse=True)
-def utc_zone(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+# Log times without a zone are read in the local zone: these tests read them in UTC (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("utc_zone")
 
 
 @pytest.fixture(autouse=True)
@@ -267,7 +263,7 @@ def test_log_paths_only_gives_exact_kills(tmp_path, capsys, compress):
         "systemd-oomd": 1,
         "earlyoom": 1,
     }
-    assert oom["sources"] == {path: {"status": "ok", "detail": "", "kills": 4, "format": "text", "untrusted": 0}}
+    assert oom["sources"] == {path: {"status": "ok", "detail": "text", "kills": 4, "format": "text", "untrusted": 0}}
     assert oom["sources_unavailable"] == []
     # This machine's kernel counted kills since its boot; a log copied from March shows none of them.
     assert_missing_is_this_machines_count(oom, before)
@@ -301,13 +297,14 @@ def test_the_same_log_gives_the_same_kill_ids(tmp_path, capsys):
     assert len(set(ids)) == len(ids) == 5
 
 
-def test_kill_id_uses_kernel_time_when_the_source_has_it():
-    kernel = {"boot_id": "b0", "uptime_s": 5123.100510, "pid": 4242, "host": "a", "timestamp": "x", "killer": "kernel"}
-    # the same kill seen with a wall-clock time that wobbles by a microsecond, or from another host name
-    assert oom_facts.kill_id(kernel) == oom_facts.kill_id(dict(kernel, timestamp="y", host="b"))
-    assert oom_facts.kill_id(kernel) != oom_facts.kill_id(dict(kernel, uptime_s=5123.100511))
-    assert oom_facts.kill_id(kernel) != oom_facts.kill_id(dict(kernel, boot_id="b1"))
-    assert oom_facts.kill_id(dict(kernel, boot_id=None)) != oom_facts.kill_id(dict(kernel, boot_id=None, host="b"))
+def test_absent_log_path_fails_naming_it(tmp_path, capsys):
+    """Changed on purpose ([4/8] item 3): a missing log_paths entry fails the task; it used to read as no kills."""
+    present = fixture_copy(tmp_path, LOGS / "dmesg-6.18-memcg-v1.log")
+    missing = str(tmp_path / "missing.log")
+    result = run_module({**BASE, "log_paths": [present, missing]}, capsys)
+    assert (result["rc"], result["failed"]) == (1, True)
+    assert result["msg"] == "log_paths: %s does not exist" % missing
+    assert "ansible_facts" not in result
 
 
 def test_earlyoom_command_lines_are_redacted(tmp_path, capsys):
@@ -372,7 +369,11 @@ def test_journal_source_with_a_fake_journalctl(tmp_path, capsys, monkeypatch):
         "2026-03-03T10:11:12.000001+00:00",
     )
     assert (kill["boot_id"], kill["uptime_s"], kill["scope"]) == ("b0", 5123.0, "local")
-    assert kill["id"] == oom_facts.kill_id({"boot_id": "b0", "uptime_s": 5123.0, "pid": 4242})
+    # the kernel's own time gives the kill the same id in the journal and in a dmesg capture of it
+    dmesg = tmp_path / "dmesg.log"
+    dmesg.write_text("[ 5123.000000] Memory cgroup out of memory: Killed process 4242 (worker) total-vm:10kB\n")
+    copied = run_module({**BASE, "log_paths": [str(dmesg)]}, capsys)["ansible_facts"]["oom"]["kills"]
+    assert [copied_kill["id"] for copied_kill in copied] == [kill["id"]]
     assert oom["sources"]["journal"] == {"status": "ok", "detail": "", "kills": 1, "format": "journal", "untrusted": 0}
 
 
@@ -558,8 +559,9 @@ def build_vm(tmp_path, monkeypatch, gce_url=None):
     sadf = host.sadf()
     sa_dir = tmp_path / "sa"
     sa_dir.mkdir()
-    now = time.time()
-    stamps = [now - 2 * 86400, now - 2 * 86400 + 600, now - 86400, now - 86400 + 600]
+    # noon (UTC) two days and one day ago: inside the 3-day window and on two days whatever the time of day
+    noon = int(time.time()) // 86400 * 86400 + 43200
+    stamps = [noon - 2 * 86400, noon - 2 * 86400 + 600, noon - 86400, noon - 86400 + 600]
     avail = [3000000, 400000, 2025152, 1025152]
     samples = [
         (time.strftime("%Y-%m-%d", time.gmtime(stamp)), time.strftime("%H:%M:%S", time.gmtime(stamp)), value)
@@ -618,7 +620,7 @@ def test_a_whole_vm(tmp_path, monkeypatch, metadata_server):
     assert {kill["scope"] for kill in facts["kills"]} == {"local"}
     assert [kill["python"] for kill in facts["kills"]] == [False, False, False, True, False]
     assert facts["kills"][4]["container"] == {"runtime": "lxc", "id": "ct01"}
-    assert all(set(kill) == set(oom_facts.KILL_RECORD_KEYS) for kill in facts["kills"])
+    assert all(set(kill) == set(KILL_KEYS) for kill in facts["kills"])
     assert facts["kill_count"] == 5
     assert facts["kill_count_by_kind"] == {
         "global": 1,
@@ -752,9 +754,34 @@ def test_the_whole_vm_result_matches_the_return_documentation(tmp_path, monkeypa
 
 @pytest.mark.parametrize("name", sorted(path.name for path in FACTS.glob("*.json")))
 def test_recorded_real_results_match_the_return_documentation(name):
-    """Results recorded on real hosts (tests/integration/test_oom_facts_contract.py writes them)."""
+    """Results recorded on real hosts (tests/integration/test_oom_facts_contract.py writes them), and the synthetic
+    hosts the protect and report tests use, which hold the oom fact alone."""
     result = json.loads((FACTS / name).read_text())
+    if "ansible_facts" not in result:
+        result = {"ansible_facts": {"oom": result}}
     assert result["ansible_facts"]["oom"]["facts_version"] == oom_facts.FACTS_VERSION
+    assert check_result(oom_facts.RETURN, result) == []
+
+
+LOG_FORMATS = {
+    "cloud-logging-two-vms.json": "cloud-logging-json",
+    "journal-vm-j.export.bin": "journal-export",
+    "journal-vm-j.json": "journal-json",
+    "serial-port-vm-capture.bin": "serial-text",
+    "serial-port-vm-serial.json": "serial-port-json",
+    **{path.name: "text" for path in LOGS.glob("*.log")},
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOG_FORMATS))
+def test_results_from_every_log_format_match_the_return_documentation(tmp_path, capsys, name):
+    """Every log fixture, whatever its format, read by the module: its result is what RETURN documents."""
+    path = fixture_copy(tmp_path, LOGS / name)
+    result = run_module({**BASE, "log_paths": [path]}, capsys)
+    assert result["rc"] == 0
+    oom = result["ansible_facts"]["oom"]
+    assert oom["sources"][path]["format"] == LOG_FORMATS[name]
+    assert oom["kill_count"] + oom["host_scope_kill_count"] + len(oom["oom_panics"]) > 0
     assert check_result(oom_facts.RETURN, result) == []
 
 
@@ -856,6 +883,30 @@ def test_kills_missing_from_logs(tmp_path, monkeypatch):
     facts, _warnings = gather(args, host)
     assert (facts["kills_missing_from_logs"], facts["kills_missing_known"]) == (0, False)
     assert (facts["counters"]["vmstat_oom_kill"], facts["counters"]["vmstat_oom_kill_known"]) == (0, False)
+
+
+def test_syslog_kills_of_this_boot_are_not_missing(tmp_path, monkeypatch):
+    """Where only syslog files can be read, the kernel kills this host logged since boot count as logged, whether
+    the syslog host name is the short one or the FQDN; another host's kill in the same file does not."""
+    host, args = build_vm(tmp_path, monkeypatch)
+    # postgresql.service only: worker.service's Result=oom-kill would count as a kill no log shows
+    args = {**args, "gce_metadata": "never", "units": ["postgresql.service"]}
+    host.vmstat(oom_kill=2)
+    stamp = time.strftime("%b %e %H:%M:%S", time.gmtime(time.time() - 600))
+    log = tmp_path / "syslog"
+    log.write_text(
+        "".join(
+            "%s %s kernel: [ 5400.00000%d] Out of memory: Killed process %d (worker) total-vm:10kB\n"
+            % (stamp, name, index, 4242 + index)
+            for index, name in enumerate(("web-1", "web-1.c.example-prod.internal", "web-2"))
+        )
+    )
+    facts, _warnings = gather({**args, "log_paths": [str(log)]}, host)
+    assert facts["kill_count_by_host"] == {"web-1": 1, "web-1.c.example-prod.internal": 1, "web-2": 1}
+    assert (facts["kills_missing_from_logs"], facts["kills_missing_known"]) == (0, True)
+    host.vmstat(oom_kill=3)
+    facts, _warnings = gather({**args, "log_paths": [str(log)]}, host)
+    assert (facts["kills_missing_from_logs"], facts["kills_missing_known"]) == (1, True)
 
 
 def test_pressure_off_and_no_dmi(tmp_path, monkeypatch):
@@ -1023,10 +1074,10 @@ def test_auto_in_a_container_reads_the_kernel_log_beside_the_journal(tmp_path, m
         journalctl=str(tmp_path / "journalctl"),
     )
 
-    def no_kmsg(parser):
+    def no_kmsg(*_args, **_kwargs):
         raise _oom_sources.SourceUnavailable("absent", "/dev/kmsg does not exist")
 
-    monkeypatch.setattr(oom_facts, "read_kmsg", no_kmsg)
+    monkeypatch.setattr(_oom_sources, "read_kmsg", no_kmsg)
     facts, _warnings = gather({**args, "log_paths": [], "log_sources": ["auto"]}, host)
     assert {name: source["status"] for name, source in facts["sources"].items()} == {
         "journal": "ok",
