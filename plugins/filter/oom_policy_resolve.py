@@ -48,6 +48,14 @@ options:
       - What the role found of the userspace killer before configuring it - C(package_installed), C(enabled),
         C(active) and C(earlyoom_default) (the base64 content of C(/etc/default/earlyoom), or null).
     type: dict
+  unit_probes:
+    description:
+      - The registered C(results) of a check-mode M(oomguard.memory.systemd_memory) loop over the units and slices
+        of a first plan (each item carrying its C(unit)). A failed run and every setting in its
+        RV(oomguard.memory.systemd_memory#module:unsupported) (a key this host's systemd does not know) become
+        violations.
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""
@@ -91,6 +99,12 @@ _value:
       description: Every guard rail the host breaks, one sentence each.
       type: list
       elements: str
+    variable_errors:
+      description:
+        - The part of RV(_value.violations) about the role's variables themselves (a wrong type, a value out of
+          range), which stop a rollback too.
+      type: list
+      elements: str
     warnings:
       description: Things worth knowing that do not stop the play (an entry that matches no unit here).
       type: list
@@ -116,12 +130,15 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.oomguard.memory.plugins.plugin_utils._policy import resolve_policy
 
 
-def oom_policy_resolve(facts, policy, host="", labels=None, probes=None, previous_state=None, killer_probe=None):
+def oom_policy_resolve(
+    facts, policy, host="", labels=None, probes=None, previous_state=None, killer_probe=None, unit_probes=None
+):
     if not isinstance(policy, dict):
         raise AnsibleFilterError("oom_policy_resolve: policy must be a dict, got %s" % type(policy).__name__)
-    if probes is not None and not isinstance(probes, list):
-        raise AnsibleFilterError("oom_policy_resolve: probes must be a list of results")
-    return resolve_policy(facts, policy, host, labels, probes, previous_state, killer_probe)
+    for name, value in (("probes", probes), ("unit_probes", unit_probes)):
+        if value is not None and not isinstance(value, list):
+            raise AnsibleFilterError("oom_policy_resolve: %s must be a list of results" % name)
+    return resolve_policy(facts, policy, host, labels, probes, previous_state, killer_probe, unit_probes)
 
 
 class FilterModule:

@@ -28,6 +28,13 @@ options:
     description: The host variable that holds each host's plan.
     type: str
     default: __oom_protect_plan
+  key:
+    description:
+      - Which list of each plan to collect - V(violations) (every guard rail, before a policy is applied) or
+        V(variable_errors) (only errors in the role's variables, before a rollback).
+    type: str
+    default: violations
+    choices: [violations, variable_errors]
 """
 
 EXAMPLES = r"""
@@ -52,10 +59,12 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.oomguard.memory.plugins.plugin_utils._policy import collect_violations
 
 
-def oom_policy_violations(hostvars, hosts, plan_var="__oom_protect_plan"):
+def oom_policy_violations(hostvars, hosts, plan_var="__oom_protect_plan", key="violations"):
     if not isinstance(hosts, (list, tuple)):
         raise AnsibleFilterError("oom_policy_violations: hosts must be a list of host names")
-    return collect_violations(hostvars, list(hosts), plan_var)
+    if key not in ("violations", "variable_errors"):
+        raise AnsibleFilterError("oom_policy_violations: key must be violations or variable_errors, got %r" % (key,))
+    return collect_violations(hostvars, list(hosts), plan_var, key)
 
 
 class FilterModule:

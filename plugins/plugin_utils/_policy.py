@@ -19,8 +19,11 @@ result in as C(probes).
 from __future__ import annotations
 
 import fnmatch
+import posixpath
 import re
 import string
+
+from ansible.module_utils.common.validation import check_type_bool, check_type_int
 
 from ansible_collections.oomguard.memory.plugins.module_utils._sizes import (
     U64_MAX,
@@ -80,12 +83,119 @@ class PolicyError(ValueError):
     """The policy variables themselves are invalid (the same on every host)."""
 
 
+# -- the role's other variables -----------------------------------------------------------------------------------
+
+# The role's argument spec checks that a value can be converted, but hands the variable on unconverted ("7", "no",
+# a list where a str is expected is turned into its text for the check only). These are checked and converted here,
+# before any host is changed: (kind, lowest, highest) for numbers.
+BOOL_VARIABLES = ("allow_unkillable", "skip_gke_nodes", "restart_ok", "manage_packages")
+INT_VARIABLES = {
+    "max_critical": (0, None),
+    "max_protected_percent": (0, 100),
+    "preview_top": (0, None),
+    "facts_top_processes": (0, None),
+}
+STATES = ("present", "absent")
+_PERCENT = re.compile(r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)%$")
+# EARLYOOM_ARGS is read by systemd (EnvironmentFile=) and sourced by the package's init script: no quoting, no
+# expansion, one line.
+_EARLYOOM_ARGS_UNSAFE = frozenset("\"'\\$`;&|<>(){}\x7f") | frozenset(chr(code) for code in range(32))
+
+
+def _variable(key):
+    return "oom_protect_%s" % key
+
+
+def _type_name(value):
+    """The user's word for a value's type (not the class names of Ansible's lazy templating)."""
+    for kind, word in ((bool, "a bool"), (int, "an int"), (float, "a float"), (str, "a str"), (dict, "a dict")):
+        if isinstance(value, kind):
+            return word
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "null" if value is None else "a %s" % type(value).__name__
+
+
+def check_variables(policy):
+    """Check and convert the role's scalar variables in C(policy); return (converted copy, [message, ...]).
+
+    Only keys present in C(policy) are checked, so that callers may pass a part of the variables.
+    """
+    converted = dict(policy)
+    errors = []
+    if "state" in policy and policy["state"] not in STATES:
+        errors.append("%s must be present or absent, got %r" % (_variable("state"), policy["state"]))
+    for key in BOOL_VARIABLES:
+        if key in policy:
+            try:
+                converted[key] = check_type_bool(policy[key])
+            except TypeError:
+                errors.append(
+                    "%s must be true or false, got %s (%r)" % (_variable(key), _type_name(policy[key]), policy[key])
+                )
+    for key, (lowest, highest) in INT_VARIABLES.items():
+        if key not in policy:
+            continue
+        value = policy[key]
+        try:
+            if isinstance(value, (bool, float)):
+                raise TypeError
+            number = check_type_int(value)
+        except (TypeError, ValueError):
+            errors.append("%s must be a whole number, got %s (%r)" % (_variable(key), _type_name(value), value))
+            continue
+        if number < lowest or (highest is not None and number > highest):
+            bounds = "from %d to %d" % (lowest, highest) if highest is not None else "%d or more" % lowest
+            errors.append("%s must be %s, got %d" % (_variable(key), bounds, number))
+            continue
+        converted[key] = number
+    if "state_file" in policy:
+        path = policy["state_file"]
+        if not isinstance(path, str) or not posixpath.isabs(path) or path.endswith("/") or "\x00" in path:
+            errors.append(
+                "%s must be the absolute path of a file, got %s (%s)"
+                % (_variable("state_file"), _type_name(path), printable(repr(path)))
+            )
+    for key in ("never_touch", "oomd_pressure_slices"):
+        if key in policy and (
+            not isinstance(policy[key], list) or not all(isinstance(item, str) and item for item in policy[key])
+        ):
+            errors.append("%s must be a list of unit names, got %s" % (_variable(key), _type_name(policy[key])))
+        elif key == "oomd_pressure_slices" and key in policy:
+            for name in policy[key]:
+                try:
+                    split_unit_name(name)
+                except UnitNameError as exc:
+                    errors.append("%s: %s" % (_variable(key), exc))
+                    continue
+                if unit_type(name) != "slice":
+                    errors.append("%s: %s is not a slice" % (_variable(key), printable(name)))
+    if "oomd_pressure_limit" in policy:
+        limit = policy["oomd_pressure_limit"]
+        if not isinstance(limit, str) or not _PERCENT.match(limit):
+            errors.append(
+                "%s must be a percentage with up to two decimals such as '50%%', got %s (%s)"
+                % (_variable("oomd_pressure_limit"), _type_name(limit), printable(repr(limit)))
+            )
+    if "earlyoom_args" in policy:
+        args = policy["earlyoom_args"]
+        if not isinstance(args, str):
+            errors.append("%s must be a str, got %s" % (_variable("earlyoom_args"), _type_name(args)))
+        elif _EARLYOOM_ARGS_UNSAFE.intersection(args):
+            errors.append(
+                "%s %s: use options and values without quotes, backslashes, shell characters or line breaks "
+                "(it is written into %s, which a shell may read)"
+                % (_variable("earlyoom_args"), printable(repr(args)), EARLYOOM_DEFAULT_FILE)
+            )
+    return converted, errors
+
+
 # -- the policy variables -------------------------------------------------------------------------------------
 
 
 def _check_keys(what, entry, allowed):
     if not isinstance(entry, dict):
-        raise PolicyError("%s must be a dict, got %s" % (what, type(entry).__name__))
+        raise PolicyError("%s must be a dict, got %s" % (what, _type_name(entry)))
     unknown = sorted(set(entry) - allowed)
     if unknown:
         raise PolicyError(
@@ -93,9 +203,21 @@ def _check_keys(what, entry, allowed):
         )
 
 
-def _check_score(what, value, allow_unkillable):
-    if isinstance(value, bool) or not isinstance(value, int) or not -1000 <= value <= 1000:
+def _as_score(what, value):
+    """An oom_score_adj as an int; a string of digits counts, as it does for the argument spec."""
+    try:
+        if isinstance(value, (bool, float)):
+            raise TypeError
+        number = check_type_int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not -1000 <= number <= 1000:
         raise PolicyError("%s: oom_score_adj must be an integer from -1000 to 1000, got %r" % (what, value))
+    return number
+
+
+def _check_score(what, value, allow_unkillable):
+    value = _as_score(what, value)
     if value == -1000 and not allow_unkillable:
         return (
             "%s: oom_score_adj -1000 makes processes unkillable by the OOM killer; set oom_protect_allow_unkillable "
@@ -116,10 +238,12 @@ def _check_memory(what, key, value):
 
 
 def _check_settings(what, entry, allow_unkillable, problems):
+    """Check one class, service or process entry; converts its oom_score_adj to an int in place."""
     for key in MEMORY_KEYS:
         _check_memory(what, key, entry.get(key))
     if entry.get("oom_score_adj") is not None:
         problem = _check_score(what, entry["oom_score_adj"], allow_unkillable)
+        entry["oom_score_adj"] = _as_score(what, entry["oom_score_adj"])
         if problem:
             problems.append(problem)
     if entry.get("oom_policy") is not None and entry["oom_policy"] not in OOM_POLICIES:
@@ -166,9 +290,12 @@ def validate_policy(policy):
     services = policy.get("services") or []
     processes = policy.get("processes") or []
     if not isinstance(services, list):
-        raise PolicyError("oom_protect_services must be a list")
+        raise PolicyError("oom_protect_services must be a list, got %s" % _type_name(services))
     if not isinstance(processes, list):
-        raise PolicyError("oom_protect_processes must be a list")
+        raise PolicyError("oom_protect_processes must be a list, got %s" % _type_name(processes))
+    # copies: the checks convert values (oom_score_adj "-900" to -900), the caller's variables stay as they are
+    services = [dict(entry) if isinstance(entry, dict) else entry for entry in services]
+    processes = [dict(entry) if isinstance(entry, dict) else entry for entry in processes]
     for index, entry in enumerate(services):
         what = "oom_protect_services[%d]" % index
         _check_keys(what, entry, SERVICE_KEYS)
@@ -211,6 +338,15 @@ def validate_policy(policy):
         _check_settings(what, entry, allow_unkillable, problems)
     if policy.get("userspace_killer", "none") not in KILLERS:
         raise PolicyError("oom_protect_userspace_killer must be one of %s" % ", ".join(KILLERS))
+    if not services and not processes and policy.get("userspace_killer", "none") == "none":
+        # Most often a misspelt variable name or group_vars that did not apply: applying "nothing" would put back
+        # every unit an earlier run protected.
+        problems.append(
+            "the policy is empty: oom_protect_services and oom_protect_processes are empty and "
+            "oom_protect_userspace_killer is none, so there is nothing to apply (a misspelt variable name, or "
+            "group_vars that did not apply to this host?); to remove an earlier policy, run with "
+            "oom_protect_state=absent (playbooks/unprotect.yml)"
+        )
     return classes, services, processes, problems
 
 
@@ -538,6 +674,27 @@ class _Host:
         }
         return killer
 
+    # -- what the host's systemd_memory refuses ---------------------------------------------------------------
+
+    def unit_probe_checks(self, unit_probes):
+        """Violations from the role's check-mode systemd_memory run of each unit: what this host would refuse."""
+        for result in unit_probes or []:
+            item = result.get("item") or {}
+            unit = item.get("unit") if isinstance(item, dict) else None
+            if not unit:
+                continue
+            if result.get("failed"):
+                self.violation(
+                    "%s: %s"
+                    % (unit, printable(result.get("msg") or "the check-mode run of systemd_memory failed", 400))
+                )
+                continue
+            for entry in result.get("unsupported") or []:
+                self.violation(
+                    "%s: %s= needs systemd %s or later for .%s units; this host runs systemd %s, which would ignore it"
+                    % (unit, entry.get("directive"), entry.get("needs"), unit_type(unit), entry.get("systemd"))
+                )
+
     # -- host-wide guard rails --------------------------------------------------------------------------------
 
     def host_checks(self, units):
@@ -615,19 +772,24 @@ def killer_state(previous, killer_name, probe):
     }
 
 
-def resolve_policy(facts, policy, host="", labels=None, probes=None, previous_state=None, killer_probe=None):
+def resolve_policy(
+    facts, policy, host="", labels=None, probes=None, previous_state=None, killer_probe=None, unit_probes=None
+):
     """Resolve the policy for one host.
 
     C(facts) is C(ansible_facts.oom) (contract 1.1); C(policy) holds the role's variables without the
     C(oom_protect_) prefix (classes, services, processes, userspace_killer, allow_unkillable, max_critical,
     max_protected_percent, skip_gke_nodes, never_touch, oomd_pressure_slices, oomd_pressure_limit,
-    earlyoom_args); C(labels) are the VM's labels (gcp_compute host var); C(probes) the results of the role's
-    check-mode C(oom_score_adj) loop over the process rules; C(previous_state) the host's state file; C(killer_probe)
-    what the role found of the userspace killer on the host.
+    earlyoom_args, and the role's other variables, which are only checked: state, restart_ok, manage_packages,
+    state_file, preview_top, facts_top_processes); C(labels) are the VM's labels (gcp_compute host var);
+    C(probes) the results of the role's check-mode C(oom_score_adj) loop over the process rules; C(previous_state)
+    the host's state file; C(killer_probe) what the role found of the userspace killer on the host; C(unit_probes)
+    the results of the role's check-mode C(systemd_memory) loop over the plan's units and slices.
 
     Returns the plan: units and slices for systemd_memory, process rules for oom_score_adj, the killer's
-    configuration, C(violations) (guard rails this host breaks), C(warnings), C(excluded), C(skip) (why the
-    host is left alone, or None) and C(state) (the rollback record to write before changing anything).
+    configuration, C(violations) (guard rails this host breaks), C(variable_errors) (the part of them that is about
+    the role's variables, which stop O(state=absent) as well), C(warnings), C(excluded), C(skip) (why the host is
+    left alone, or None) and C(state) (the rollback record to write before changing anything).
     """
     plan = {
         "policy_version": POLICY_VERSION,
@@ -638,16 +800,22 @@ def resolve_policy(facts, policy, host="", labels=None, probes=None, previous_st
         "processes": [],
         "killer": {"name": "none", "slices": [], "earlyoom": None},
         "violations": [],
+        "variable_errors": [],
         "warnings": [],
         "excluded": [],
         "state": None,
     }
+    policy, variable_errors = check_variables(policy)
+    plan["variable_errors"] = variable_errors
+    plan["violations"].extend(variable_errors)
     try:
         classes, services, processes, problems = validate_policy(policy)
     except PolicyError as exc:
         plan["violations"].append("policy: %s" % exc)
         return plan
     plan["violations"].extend(problems)
+    if variable_errors:
+        return plan
     if not isinstance(facts, dict) or facts.get("memory") is None:
         plan["violations"].append("no oom_facts from this host: the policy cannot be checked against it")
         return plan
@@ -678,6 +846,7 @@ def resolve_policy(facts, policy, host="", labels=None, probes=None, previous_st
     rules = resolver.resolve_processes(processes, probes)
     resolver.host_checks(units)
     killer = resolver.killer(policy.get("userspace_killer") or "none", units, rules)
+    resolver.unit_probe_checks(unit_probes)
     plan.update(
         {
             "units": units,
@@ -740,11 +909,12 @@ def restore_plan(state, probes=None):
     }
 
 
-def collect_violations(hostvars, hosts, plan_var="__oom_protect_plan"):
+def collect_violations(hostvars, hosts, plan_var="__oom_protect_plan", key="violations"):
     """Every violation of every host, one line each ("host: message"), hosts in the order given.
 
-    A host without a plan (its facts failed, or it is unreachable) is a violation itself: the preflight must see
-    every host of the play before any host is changed.
+    C(key) is the list of the plans to collect: C(violations) (every guard rail) or C(variable_errors) (only the
+    role's variables, for a rollback). A host without a plan (its facts failed, its variables were refused, or it is
+    unreachable) is a violation itself: the preflight must see every host of the play before any host is changed.
     """
     lines = []
     for host in hosts:
@@ -752,11 +922,12 @@ def collect_violations(hostvars, hosts, plan_var="__oom_protect_plan"):
         plan = variables.get(plan_var)
         if not isinstance(plan, dict):
             lines.append(
-                "%s: no policy plan (its facts could not be gathered, or it is in a later serial batch: the "
-                "preflight needs every host in one batch); nothing is changed on any host" % host
+                "%s: no policy plan (its variables were refused, its facts could not be gathered, or it is in a "
+                "later serial batch: the preflight needs every host in one batch); nothing is changed on any host"
+                % host
             )
             continue
-        for message in plan.get("violations") or []:
+        for message in plan.get(key) or []:
             lines.append("%s: %s" % (host, message))
     return lines
 
