@@ -421,7 +421,8 @@ class _Pipeline:
 
     def __init__(self, argv):
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - lives until finish(), after the stream is read
-        self.process = subprocess.Popen(
+        # run_command() buffers the whole output in memory; the journal and dmesg must be streamed in bounded lines.
+        self.process = subprocess.Popen(  # pylint: disable=ansible-bad-function
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -646,74 +646,42 @@ ansible_facts:
           type: int
           sample: 3
         kill_count_by_killer:
-          description: RV(ansible_facts.oom.kill_count) split by killer.
+          description:
+            - RV(ansible_facts.oom.kill_count) split by killer, with one key for each of V(kernel), V(systemd-oomd)
+              and V(earlyoom), always all three.
+            - Keys with a dash need bracket notation, C(ansible_facts['oom']['kill_count_by_killer']['systemd-oomd']).
           returned: always
           type: dict
           contains:
-            kernel:
-              description: Kills by the kernel.
+            KILLER:
+              description: Kills by this killer (the key is its name).
               returned: always
               type: int
               sample: 2
-            systemd-oomd:
-              description: Kills by systemd-oomd.
-              returned: always
-              type: int
-              sample: 1
-            earlyoom:
-              description: Kills by earlyoom.
-              returned: always
-              type: int
-              sample: 0
         kill_count_by_kind:
-          description: RV(ansible_facts.oom.kill_count) split by kind, so that global kills (the machine ran out, a
-            bigger machine helps) read apart from memcg kills (a unit or container hit its own limit).
+          description:
+            - RV(ansible_facts.oom.kill_count) split by kind, so that global kills (the machine ran out, a bigger
+              machine helps) read apart from memcg kills (a unit or container hit its own limit).
+            - One key for each kind, always all of them. Kernel kills are V(global) (the whole machine ran out),
+              V(memcg) (a memory cgroup's limit), V(allocating_task) (C(vm.oom_kill_allocating_task)), V(sysrq)
+              (SysRq-f) or V(unknown) (the log does not tell); V(systemd-oomd) and V(earlyoom) count the userspace
+              killers' kills.
           returned: always
           type: dict
           version_added: "1.1.0"
           contains:
-            global:
-              description: Kernel kills because the whole machine ran out of memory.
+            KIND:
+              description: Kills of this kind (the key is the kind).
               returned: always
               type: int
               sample: 1
-            memcg:
-              description: Kernel kills at a memory cgroup's limit.
-              returned: always
-              type: int
-              sample: 2
-            allocating_task:
-              description: Kernel kills of the allocating task (C(vm.oom_kill_allocating_task)).
-              returned: always
-              type: int
-              sample: 0
-            sysrq:
-              description: Kernel kills requested with SysRq-f.
-              returned: always
-              type: int
-              sample: 0
-            unknown:
-              description: Kernel kills whose kind the log does not tell.
-              returned: always
-              type: int
-              sample: 0
-            systemd-oomd:
-              description: Kills by systemd-oomd.
-              returned: always
-              type: int
-              sample: 1
-            earlyoom:
-              description: Kills by earlyoom.
-              returned: always
-              type: int
-              sample: 0
         kill_count_by_unit:
           description: RV(ansible_facts.oom.kill_count) per systemd unit, for kills that name one.
           returned: always
           type: dict
           version_added: "1.1.0"
           contains:
-            <unit>:
+            UNIT:
               description: Kills in this unit.
               returned: when a kill names the unit
               type: int
@@ -724,7 +692,7 @@ ansible_facts:
           type: dict
           version_added: "1.1.0"
           contains:
-            <source>:
+            SOURCE:
               description: Kills read from this source.
               returned: when the source contributed kills
               type: int
@@ -736,7 +704,7 @@ ansible_facts:
           type: dict
           version_added: "1.1.0"
           contains:
-            <host>:
+            HOST:
               description: Kills of this host.
               returned: when a kill names the host
               type: int
@@ -843,7 +811,7 @@ ansible_facts:
               type: dict
               returned: always
               contains:
-                <cgroup>:
+                CGROUP:
                   description: The counters of one cgroup, from C(memory.events) (cgroup v2) or C(memory.oom_control)
                     (cgroup v1).
                   returned: when the cgroup exists
@@ -1032,50 +1000,22 @@ ansible_facts:
                   type: int
                   sample: 30057
         sysctl:
-          description: The sysctls that shape OOM behaviour; null for a key the kernel lacks.
+          description:
+            - The sysctls that shape OOM behaviour, keyed by their dotted names, always all of them -
+              C(vm.overcommit_memory) (0 heuristic, 1 always, 2 never overcommit), C(vm.overcommit_ratio) (percent of
+              RAM in the commit limit), C(vm.panic_on_oom) (non-zero turns an OOM into a kernel panic, and with
+              C(kernel.panic) set a reboot), C(vm.oom_kill_allocating_task) (non-zero kills the allocating task instead
+              of the biggest one), C(vm.oom_dump_tasks) (non-zero prints the task table), C(vm.swappiness),
+              C(vm.min_free_kbytes) and C(kernel.panic) (seconds before the reboot after a panic, 0 never).
+            - The names hold dots, so use bracket notation, C(ansible_facts['oom']['sysctl']['vm.panic_on_oom']).
           returned: always
           type: dict
           contains:
-            vm.overcommit_memory:
-              description: 0 heuristic, 1 always, 2 never overcommit.
+            SYSCTL:
+              description: The value of this sysctl; null when the kernel lacks it.
               returned: always
               type: int
               sample: 0
-            vm.overcommit_ratio:
-              description: Percent of RAM in the commit limit.
-              returned: always
-              type: int
-              sample: 50
-            vm.panic_on_oom:
-              description: Non-zero turns an OOM into a kernel panic (with C(kernel.panic) set, a reboot).
-              returned: always
-              type: int
-              sample: 0
-            vm.oom_kill_allocating_task:
-              description: Non-zero kills the allocating task instead of the biggest one.
-              returned: always
-              type: int
-              sample: 0
-            vm.oom_dump_tasks:
-              description: Non-zero prints the task table in OOM reports.
-              returned: always
-              type: int
-              sample: 1
-            vm.swappiness:
-              description: Swap tendency.
-              returned: always
-              type: int
-              sample: 60
-            vm.min_free_kbytes:
-              description: Memory the kernel keeps free.
-              returned: always
-              type: int
-              sample: 67584
-            kernel.panic:
-              description: Seconds before rebooting after a panic (0 never).
-              returned: always
-              type: int
-              sample: 10
         cgroup_version:
           description: V(1), V(2) or V(hybrid) (v1 controllers with a v2 mount beside them), or null.
           returned: always
@@ -1159,7 +1099,7 @@ ansible_facts:
           returned: always
           type: dict
           contains:
-            <unit>:
+            UNIT:
               description: One unit.
               returned: for each reported unit
               type: dict
@@ -1272,12 +1212,15 @@ ansible_facts:
                   type: int
                   sample: 1
         userspace_killers:
-          description: Whether systemd-oomd and earlyoom are installed and running.
+          description:
+            - Whether the userspace OOM killers are installed and running, one key for each of V(systemd-oomd) and
+              V(earlyoom), always both.
+            - Keys with a dash need bracket notation, C(ansible_facts['oom']['userspace_killers']['systemd-oomd']).
           returned: always
           type: dict
           contains:
-            systemd-oomd:
-              description: systemd-oomd.
+            KILLER:
+              description: This killer (the key is its name).
               returned: always
               type: dict
               contains:
@@ -1286,21 +1229,6 @@ ansible_facts:
                   returned: always
                   type: bool
                   sample: true
-                active:
-                  description: Its unit is active or the process runs.
-                  returned: always
-                  type: bool
-                  sample: false
-            earlyoom:
-              description: earlyoom.
-              returned: always
-              type: dict
-              contains:
-                installed:
-                  description: Its unit is loaded or its binary exists.
-                  returned: always
-                  type: bool
-                  sample: false
                 active:
                   description: Its unit is active or the process runs.
                   returned: always
@@ -1316,7 +1244,7 @@ ansible_facts:
           returned: always
           type: dict
           contains:
-            <source>:
+            SOURCE:
               description: One source (V(journal), V(kmsg), V(dmesg), V(syslog) or a path of O(log_paths)).
               returned: for each source read or tried
               type: dict
