@@ -1,62 +1,23 @@
 # Copyright (c) oomguard.memory contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A fake host tree (proc/, sys/, run/) and fake systemctl and sadf commands for oom_facts unit tests.
+"""A fake host tree (proc/, sys/, run/) and its commands (systemctl, sadf) for oom_facts unit tests.
 
 Everything here is invented; the layout and file formats are the kernel's, systemd's and sysstat's. The tree is
-what ``OomFacts(module, root=...)`` reads instead of this machine's / (see plugins/module_utils/_host.py).
+what ``OomFacts(module, root=...)`` reads instead of this machine's / (see plugins/module_utils/_host.py); the
+commands are harness.FakeSystemctl and harness.FakeSadf, in ``FakeHost.commands`` for harness.run_module().
 """
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-import sys
 from pathlib import Path
 
 from fakeproc import add_process
+from harness import FakeSadf, FakeSystemctl
 
 INITIAL_PID_NAMESPACE = "pid:[4026531836]"
-
-FAKE_SYSTEMCTL = r'''#!{python}
-"""A fake systemctl: 'show' prints the units of {units!r} as systemctl does, other verbs fail."""
-import fnmatch, json, sys
-args = sys.argv[1:]
-with open({units!r}) as handle:
-    units = json.load(handle)
-with open({calls!r}, "a") as handle:
-    handle.write(json.dumps(args) + "\n")
-if not args or args[0] != "show":
-    sys.stderr.write("fake systemctl: unsupported %r\n" % args)
-    sys.exit(1)
-properties = args[args.index("-p") + 1].split(",")
-patterns = args[args.index("--") + 1:]
-blocks = []
-for pattern in patterns:
-    if any(char in pattern for char in "*?["):
-        names = sorted(name for name in units if fnmatch.fnmatchcase(name, pattern))
-    else:
-        names = [pattern]
-    for name in names:
-        unit = units.get(name, {{"LoadState": "not-found", "ActiveState": "inactive"}})
-        lines = ["Id=" + name] if "Id" in properties else []
-        lines += ["%s=%s" % (key, unit[key]) for key in properties if key != "Id" and key in unit]
-        blocks.append("\n".join(lines))
-print("\n\n".join(blocks))
-'''
-
-FAKE_SADF = r'''#!{python}
-"""A fake sadf: 'sadf -j FILE -- -r' prints the JSON stored next to FILE as FILE.json; FILE without it fails."""
-import os, sys
-args = sys.argv[1:]
-path = args[args.index("-j") + 1]
-if not os.path.exists(path + ".json"):
-    sys.stderr.write("Invalid system activity file: %s\n" % path)
-    sys.exit(2)
-with open(path + ".json") as handle:
-    sys.stdout.write(handle.read())
-'''
 
 
 def _write(path, text, mode="w"):
@@ -80,9 +41,8 @@ class FakeHost:
         self.root = Path(root)
         self.proc = self.root / "proc"
         self.proc.mkdir(parents=True)
-        self.bin = self.root / "bin"
-        self.bin.mkdir()
-        self.units = {}
+        self.commands = {}
+        self.systemctl = None
         self.identity()
         self.meminfo()
         self.vmstat(oom_kill=0)
@@ -211,20 +171,16 @@ class FakeHost:
     def systemd(self, units):
         """Make systemd PID 1 (/run/systemd/system) with these units ({Id: {property: text}}); return systemctl."""
         self.path("/run/systemd/system").mkdir(parents=True, exist_ok=True)
-        self.units = units
-        units_file = self.root / "units.json"
-        units_file.write_text(json.dumps(units))
-        return executable(
-            self.bin / "systemctl",
-            FAKE_SYSTEMCTL.format(python=sys.executable, units=str(units_file), calls=str(self.root / "calls.jsonl")),
-        )
+        self.systemctl = self.commands["systemctl"] = FakeSystemctl(units)
+        return self.systemctl
 
     def systemctl_calls(self):
-        path = self.root / "calls.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        """The argv of every systemctl call, first to last."""
+        return self.systemctl.calls if self.systemctl else []
 
     def sadf(self):
-        return executable(self.bin / "sadf", FAKE_SADF.format(python=sys.executable))
+        self.commands["sadf"] = FakeSadf()
+        return self.commands["sadf"]
 
 
 def sadf_document(samples, nodename="web-1", interval=600):
