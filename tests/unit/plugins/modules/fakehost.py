@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 from fakeproc import add_process
-from harness import FakeSadf, FakeSystemctl
+from harness import FakeSadf, FakeSystemctl, run_module
+
+from ansible_collections.oomguard.memory.plugins.modules.oom_facts import OomFacts, build_module
 
 INITIAL_PID_NAMESPACE = "pid:[4026531836]"
+MODULE_PID = 5000
 
 
 def _write(path, text, mode="w"):
@@ -61,6 +65,7 @@ class FakeHost:
         self.write("/proc/sys/kernel/hostname", hostname + "\n")
         self.write("/proc/sys/kernel/random/boot_id", boot_id + "\n")
         self.write("/proc/uptime", "%.2f 170000.00\n" % uptime)
+        self.write("/proc/stat", "cpu  1 2 3 4\nbtime %d\nprocesses 4242\n" % (time.time() - uptime))
         self.write("/proc/sys/kernel/osrelease", kernel + "\n")
 
     def meminfo(self, total=4025152, available=1012345, free=512000, swap_total=0, swap_free=0):
@@ -113,16 +118,20 @@ class FakeHost:
     def self_cgroup(self, text):
         self.write("/proc/self/cgroup", text)
 
-    def mounts(self, v1_memory=True, unified=True, extra_mountinfo=""):
-        """cgroup mounts as /proc/self/mounts and /proc/self/mountinfo list them (v1 memory + unified = hybrid)."""
-        mounts = ["proc /proc proc rw 0 0"]
-        info = ["22 27 0:21 / /proc rw,relatime - proc proc rw"]
+    def mounts(self, v1_memory=True, unified=True, extra_mountinfo="", v1_cpu=False, proc_options="rw"):
+        """cgroup mounts as /proc/self/mounts and /proc/self/mountinfo list them (v1 memory + unified = hybrid);
+        C(v1_cpu) adds a v1 cpu hierarchy, C(proc_options) are the options of /proc (hidepid=...)."""
+        mounts = ["proc /proc proc %s 0 0" % proc_options]
+        info = ["22 27 0:21 / /proc rw,relatime - proc proc %s" % proc_options]
+        if v1_cpu:
+            mounts.append("cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0")
+            info.append("34 31 0:31 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu")
         if v1_memory:
             mounts.append("cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0")
             info.append("35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory")
             self.path("/sys/fs/cgroup/memory").mkdir(parents=True, exist_ok=True)
         if unified:
-            point = "/sys/fs/cgroup/unified" if v1_memory else "/sys/fs/cgroup"
+            point = "/sys/fs/cgroup/unified" if v1_memory or v1_cpu else "/sys/fs/cgroup"
             mounts.append("cgroup2 %s cgroup2 rw 0 0" % point)
             info.append("41 31 0:38 / %s rw,relatime - cgroup2 cgroup2 rw" % point)
             self.path(point).mkdir(parents=True, exist_ok=True)
@@ -222,3 +231,17 @@ def sadf_document(samples, nodename="web-1", interval=600):
             ]
         }
     }
+
+
+def gather(args, host, self_pid=MODULE_PID, patches=()):
+    """build_module() + OomFacts over the fake host tree and its commands (harness.run_module); returns
+    (facts, warnings). C(host) None reads this machine's own / with its own commands."""
+
+    def entry():
+        module = build_module()
+        facts = OomFacts(module, root=str(host.root) if host else "/", self_pid=self_pid).gather()
+        module.exit_json(changed=False, ansible_facts={"oom": facts})
+
+    result, warnings = run_module(entry, args, commands=host.commands if host else None, patches=patches)
+    assert result["rc"] == 0, result
+    return result["ansible_facts"]["oom"], warnings

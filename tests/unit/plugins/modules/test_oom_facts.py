@@ -23,14 +23,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fakehost import FakeHost, executable, sadf_document
+from fakehost import MODULE_PID, FakeHost, executable, gather, sadf_document
 from harness import run_module, warning_messages
 from return_docs import check_result
 
 from ansible_collections.oomguard.memory.plugins.module_utils import _oom_sources
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import KILL_KEYS
 from ansible_collections.oomguard.memory.plugins.modules import oom_facts
-from ansible_collections.oomguard.memory.plugins.modules.oom_facts import OomFacts, build_module
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,7 +38,6 @@ LOGS = FIXTURES / "oom_logs"
 FACTS = FIXTURES / "facts"
 MTIME = datetime.datetime(2026, 3, 10, 12, 0, 0, tzinfo=datetime.timezone.utc).timestamp()
 BASE = {"log_sources": [], "top_processes": 0, "gce_metadata": "never"}
-MODULE_PID = 5000
 HOG = "a" * 64
 LIMITED = "b" * 64
 POD_LIMITED = "c" * 64
@@ -54,19 +52,6 @@ pytestmark = pytest.mark.usefixtures("utc_zone")
 def run_main(args, commands=None):
     """main() in-process, as ansible would run it (harness.run_module); the printed result with rc."""
     return run_module(oom_facts.main, args, commands=commands)[0]
-
-
-def gather(args, host, self_pid=MODULE_PID):
-    """build_module() + OomFacts over the fake host tree and its commands; returns (facts, warnings)."""
-
-    def entry():
-        module = build_module()
-        facts = OomFacts(module, root=str(host.root), self_pid=self_pid).gather()
-        module.exit_json(changed=False, ansible_facts={"oom": facts})
-
-    result, warnings = run_module(entry, args, commands=host.commands)
-    assert result["rc"] == 0, result
-    return result["ansible_facts"]["oom"], warnings
 
 
 def vmstat_oom_kill():
