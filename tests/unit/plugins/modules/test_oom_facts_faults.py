@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -257,12 +258,12 @@ def test_a_persistent_journal_is_not_volatile(tmp_path, monkeypatch):
 
 @pytest.fixture
 def sleepers():
-    """start(adj): a real sleeping process with that oom_score_adj (raising it needs no privilege); all are killed
-    and reaped afterwards."""
+    """start(adj, program="sleep"): a real sleeping process with that oom_score_adj (raising it needs no
+    privilege); all are killed and reaped afterwards."""
     started = []
 
-    def start(adj):
-        process = subprocess.Popen(["sleep", "600"], stdin=subprocess.DEVNULL, start_new_session=True)
+    def start(adj, program="sleep"):
+        process = subprocess.Popen([program, "600"], stdin=subprocess.DEVNULL, start_new_session=True)
         started.append(process)
         with open("/proc/%d/oom_score_adj" % process.pid, "w") as handle:
             handle.write("%d\n" % adj)
@@ -319,21 +320,19 @@ def test_processes_that_exit_while_they_are_read_are_left_out(sleepers):
     assert not any("pid" in warning for warning in warnings)
 
 
-def test_a_zombie_is_never_listed(sleepers):
-    zombie, alive = sleepers(1000), sleepers(999)
+def test_a_zombie_is_never_listed_nor_a_running_killer(sleepers, tmp_path):
+    """A zombie earlyoom (exited, not reaped) is neither a process at risk nor a running earlyoom."""
+    shutil.copy("/bin/sleep", str(tmp_path / "earlyoom"))
+    zombie, alive = sleepers(1000, str(tmp_path / "earlyoom")), sleepers(999)
     zombie.kill()
     wait_until_zombie(zombie)
     real_iter_pids = _proc.iter_pids
+
+    def iter_pids(proc=_proc.PROC):
+        return [pid for pid in real_iter_pids(proc) if pid in (zombie.pid, alive.pid)]
+
     facts, _warnings = gather(
-        dict(ARGS, top_processes=2),
-        None,
-        self_pid=os.getpid(),
-        patches=[
-            (
-                _proc,
-                "iter_pids",
-                lambda proc=_proc.PROC: [pid for pid in real_iter_pids(proc) if pid in (zombie.pid, alive.pid)],
-            )
-        ],
+        dict(ARGS, top_processes=2), None, self_pid=os.getpid(), patches=[(_proc, "iter_pids", iter_pids)]
     )
     assert [process["pid"] for process in facts["processes"]] == [alive.pid]
+    assert facts["userspace_killers"]["earlyoom"]["active"] is False
