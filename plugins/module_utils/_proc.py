@@ -269,17 +269,23 @@ def write_oom_score_adj(pid, value, proc=PROC):
         raise
 
 
-def ancestors(pid, proc=PROC, limit=4096):
-    """Return the set of pids above C(pid) in the process tree (its parent, grandparent, ... up to pid 1)."""
-    found = set()
+def parent_chain(pid, proc=PROC, limit=4096):
+    """Return [pid, its parent, its grandparent, ...] up to pid 1 (included) or the first process that cannot be
+    read, at most C(limit) processes above C(pid)."""
+    chain = [pid]
     current = pid
-    while current > 1 and len(found) < limit:
+    while current > 1 and len(chain) <= limit:
         try:
             parent = read_stat(current, proc)[2]
         except (ProcessGone, OSError, ValueError, IndexError):
             break
-        if parent <= 0 or parent in found:
+        if parent <= 0 or parent in chain:
             break
-        found.add(parent)
+        chain.append(parent)
         current = parent
-    return found
+    return chain
+
+
+def ancestors(pid, proc=PROC, limit=4096):
+    """Return the set of pids above C(pid) in the process tree (its parent, grandparent, ... up to pid 1)."""
+    return set(parent_chain(pid, proc, limit)[1:])

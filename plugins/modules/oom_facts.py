@@ -920,36 +920,16 @@ ansible_facts:
                       returned: on cgroup v2
                       type: dict
                       contains:
-                        low:
+                        low: &this_cgroup_only
                           description: As above, this cgroup only.
                           returned: always
                           type: int
                           sample: 0
-                        high:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 12
-                        max:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 40
-                        oom:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 3
-                        oom_kill:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 3
-                        oom_group_kill:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 0
+                        high: *this_cgroup_only
+                        max: *this_cgroup_only
+                        oom: *this_cgroup_only
+                        oom_kill: *this_cgroup_only
+                        oom_group_kill: *this_cgroup_only
         memory:
           description: Memory and swap from C(/proc/meminfo), in kB; V(0) for a key the kernel lacks.
           returned: always
@@ -1005,7 +985,7 @@ ansible_facts:
               description: Share of time some task waited for memory.
               returned: always
               type: dict
-              contains:
+              contains: &pressure_line
                 avg10:
                   description: Percent over 10 seconds.
                   returned: always
@@ -1030,27 +1010,7 @@ ansible_facts:
               description: Share of time all non-idle tasks waited for memory, with the same keys as C(some).
               returned: always
               type: dict
-              contains:
-                avg10:
-                  description: Percent over 10 seconds.
-                  returned: always
-                  type: float
-                  sample: 0.0
-                avg60:
-                  description: Percent over 60 seconds.
-                  returned: always
-                  type: float
-                  sample: 0.0
-                avg300:
-                  description: Percent over 300 seconds.
-                  returned: always
-                  type: float
-                  sample: 0.01
-                total:
-                  description: Total stall time in microseconds.
-                  returned: always
-                  type: int
-                  sample: 30057
+              contains: *pressure_line
         sysctl:
           description: The sysctls that shape OOM behaviour; null for a key the kernel lacks.
           returned: always

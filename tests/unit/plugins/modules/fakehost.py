@@ -146,29 +146,13 @@ class FakeHost:
             (directory / name.replace("__", ".")).write_text(content)
         return directory
 
-    def process(
-        self,
-        pid,
-        comm,
-        ppid=1,
-        cmdline=None,
-        memory="/",
-        systemd="/",
-        adj=0,
-        score=None,
-        rss_kb=1000,
-        hwm_kb=None,
-        swap_kb=0,
-        uid=0,
-        kthread=False,
-    ):
-        """A process: fakeproc's files plus oom_score and a status file with Uid, VmRSS, VmHWM and VmSwap."""
-        directory = Path(
-            add_process(self.proc, pid, comm, ppid, cmdline, memory=memory, systemd=systemd, adj=adj, kthread=kthread)
-        )
-        (directory / "oom_score").write_text("%d\n" % (score if score is not None else 0))
-        lines = ["Name:\t%s" % comm, "PPid:\t%d" % ppid, "Uid:\t%d\t%d\t%d\t%d" % (uid, uid, uid, uid)]
-        if not kthread:
+    def process(self, pid, comm, score=0, rss_kb=1000, hwm_kb=None, swap_kb=0, uid=0, **fakeproc):
+        """A process: fakeproc.add_process()'s files (C(fakeproc) are its arguments: ppid, cmdline, memory, systemd,
+        adj, kthread) plus oom_score and a status file with Uid, VmRSS, VmHWM and VmSwap."""
+        directory = Path(add_process(self.proc, pid, comm, **fakeproc))
+        (directory / "oom_score").write_text("%d\n" % score)
+        lines = ["Name:\t%s" % comm, "PPid:\t%d" % fakeproc.get("ppid", 1), "Uid:\t%d\t%d\t%d\t%d" % ((uid,) * 4)]
+        if not fakeproc.get("kthread"):
             lines += [
                 "VmHWM:\t%8d kB" % (hwm_kb if hwm_kb is not None else rss_kb),
                 "VmRSS:\t%8d kB" % rss_kb,

@@ -61,8 +61,7 @@ def proc(tmp_path):
         100,
         "postgres",
         cmdline=["/usr/lib/postgresql/15/bin/postgres", "-D", "/srv/pg"],
-        memory="/system.slice/postgresql.service",
-        systemd="/system.slice/postgresql.service",
+        cgroup="/system.slice/postgresql.service",
     )
     add_process(
         root,
@@ -71,8 +70,7 @@ def proc(tmp_path):
         ppid=100,
         cmdline=["postgres: checkpointer"],
         adj=-900,
-        memory="/system.slice/postgresql.service",
-        systemd="/system.slice/postgresql.service",
+        cgroup="/system.slice/postgresql.service",
     )
     add_process(
         root,
@@ -80,13 +78,12 @@ def proc(tmp_path):
         "postgres",
         ppid=101,
         cmdline=["postgres: walwriter"],
-        memory="/system.slice/postgresql.service",
-        systemd="/system.slice/postgresql.service",
+        cgroup="/system.slice/postgresql.service",
     )
     add_process(root, 200, "batch", cmdline=["python3", "batch_worker.py", "--queue", "low"])
     add_process(root, 201, "batch", ppid=200, cmdline=["python3", "batch_worker.py", "--child"])
-    add_process(root, 300, "pause", memory=KUBE, systemd=KUBE, adj=-998)
-    add_process(root, 301, "app", memory=KUBE, systemd=KUBE, adj=1000)
+    add_process(root, 300, "pause", cgroup=KUBE, adj=-998)
+    add_process(root, 301, "app", cgroup=KUBE, adj=1000)
     add_process(root, 400, "hog", memory="/oomguard-test-1", systemd="/user.slice")
     return root
 
@@ -517,19 +514,18 @@ def test_another_users_process_fails_before_any_write(proc):
 
 def own_chain(proc, cgroup="/system.slice/app.service"):
     """Put this process and its parent into the fake /proc: python3 under a shell under ansible, in C(cgroup)."""
-    add_process(proc, 600, "sshd", ppid=1, cmdline=["sshd: /usr/sbin/sshd"], memory=cgroup, systemd=cgroup)
-    add_process(proc, os.getppid(), "sh", ppid=600, cmdline=["/bin/sh", "-c", "python3"], memory=cgroup, systemd=cgroup)
+    add_process(proc, 600, "sshd", ppid=1, cmdline=["sshd: /usr/sbin/sshd"], cgroup=cgroup)
+    add_process(proc, os.getppid(), "sh", ppid=600, cmdline=["/bin/sh", "-c", "python3"], cgroup=cgroup)
     add_process(
         proc,
         os.getpid(),
         "python3",
         ppid=os.getppid(),
         cmdline=["python3", "batch_worker"],
-        memory=cgroup,
-        systemd=cgroup,
+        cgroup=cgroup,
     )
-    add_process(proc, 700, "app", ppid=600, cmdline=["app"], memory=cgroup, systemd=cgroup)
-    add_process(proc, 701, "app-child", ppid=os.getpid(), cmdline=["app-child"], memory=cgroup, systemd=cgroup)
+    add_process(proc, 700, "app", ppid=600, cmdline=["app"], cgroup=cgroup)
+    add_process(proc, 701, "app-child", ppid=os.getpid(), cmdline=["app-child"], cgroup=cgroup)
 
 
 @pytest.mark.parametrize(

@@ -264,13 +264,19 @@ def test_oom_score_adjust_alone_writes_no_memory_dropin(unit_dir, host):
     assert os.listdir(str(score_file(unit_dir).parent)) == ["50-oomguard-oom-score-adj.conf"]
 
 
-def test_old_memory_dropin_with_oom_score_adjust_moves_without_a_restart(unit_dir, host):
+def old_memory_dropin(unit_dir):
+    """db.service's memory drop-in as it was when it also held OOMScoreAdjust=; returns its path."""
     path = dropin_file(unit_dir, "db.service")
     path.parent.mkdir()
     path.write_text(
         "# Managed by Ansible (oomguard.memory.systemd_memory). Local changes will be overwritten.\n"
         "[Service]\nMemoryLow=1G\nOOMScoreAdjust=-900\n"
     )
+    return path
+
+
+def test_old_memory_dropin_with_oom_score_adjust_moves_without_a_restart(unit_dir, host):
+    path = old_memory_dropin(unit_dir)
     result, warnings, _s = run({"unit": "db.service", "oom_score_adjust": -900, "memory_low": "1G"}, unit_dir, host)
     assert result["changed"] is True and result["restart_required"] is False and warnings == []
     assert parse_dropin(path.read_text()) == {"MemoryLow": "1G"}
@@ -278,12 +284,7 @@ def test_old_memory_dropin_with_oom_score_adjust_moves_without_a_restart(unit_di
 
 
 def test_old_memory_dropin_with_oom_score_adjust_is_not_dropped_silently(unit_dir, host):
-    path = dropin_file(unit_dir, "db.service")
-    path.parent.mkdir()
-    path.write_text(
-        "# Managed by Ansible (oomguard.memory.systemd_memory). Local changes will be overwritten.\n"
-        "[Service]\nMemoryLow=1G\nOOMScoreAdjust=-900\n"
-    )
+    path = old_memory_dropin(unit_dir)
     result, warnings, _s = run({"unit": "db.service", "memory_low": "1G"}, unit_dir, host)
     assert warnings == [
         "removed OOMScoreAdjust=-900 from %s: OOMScoreAdjust= now has its own drop-in, "
@@ -812,11 +813,11 @@ DB_CGROUP = "/system.slice/db.service"
 def db_processes(host):
     proc = host["proc"]
     add_process(proc, 1, "systemd", ppid=0, cmdline=["/sbin/init"])
-    add_process(proc, 100, "postgres", memory=DB_CGROUP, systemd=DB_CGROUP)
-    add_process(proc, 101, "postgres", ppid=100, adj=-900, memory=DB_CGROUP, systemd=DB_CGROUP)
-    add_process(proc, 102, "postgres", ppid=100, memory=DB_CGROUP + "/sub", systemd=DB_CGROUP + "/sub")
-    add_process(proc, 103, "postgres", ppid=100, state="Z", memory=DB_CGROUP, systemd=DB_CGROUP)
-    add_process(proc, 200, "other", memory="/system.slice/other.service", systemd="/system.slice/other.service")
+    add_process(proc, 100, "postgres", cgroup=DB_CGROUP)
+    add_process(proc, 101, "postgres", ppid=100, adj=-900, cgroup=DB_CGROUP)
+    add_process(proc, 102, "postgres", ppid=100, cgroup=DB_CGROUP + "/sub")
+    add_process(proc, 103, "postgres", ppid=100, state="Z", cgroup=DB_CGROUP)
+    add_process(proc, 200, "other", cgroup="/system.slice/other.service")
 
 
 def db_systemd(unit_dir):
@@ -895,8 +896,8 @@ def test_apply_without_systemd_finds_the_processes_by_cgroup_path(unit_dir, host
 
 def test_apply_leaves_the_modules_own_processes_alone(unit_dir, host):
     db_processes(host)
-    add_process(host["proc"], os.getppid(), "sshd", ppid=1, memory=DB_CGROUP, systemd=DB_CGROUP)
-    add_process(host["proc"], os.getpid(), "python3", ppid=os.getppid(), memory=DB_CGROUP, systemd=DB_CGROUP)
+    add_process(host["proc"], os.getppid(), "sshd", ppid=1, cgroup=DB_CGROUP)
+    add_process(host["proc"], os.getpid(), "python3", ppid=os.getppid(), cgroup=DB_CGROUP)
     result, warnings, _s = run(
         {"unit": "db.service", "oom_score_adjust": 300, "apply": True}, unit_dir, host, db_systemd(unit_dir)
     )
