@@ -148,8 +148,28 @@ options:
     default: [/var/log/sysstat, /var/log/sa]
     version_added: "1.1.0"
 notes:
-  - Run it with O(ignore:become=true) to read the whole journal, C(/dev/kmsg) under C(kernel.dmesg_restrict=1), and
-    every process's cgroup.
+  - Run it with O(ignore:become=true). A user other than root gets what that user may read, and each part that is
+    refused says so instead of reading as "no OOM kills". The journal is V(unreadable) when the system journal is
+    refused (members of the C(systemd-journal) or C(adm) group may read it); C(/dev/kmsg) and C(dmesg) are
+    V(unreadable) under C(kernel.dmesg_restrict=1) (without C(CAP_SYSLOG)); a syslog file or a O(log_paths) file
+    refused is V(unreadable) with a warning; RV(ansible_facts.oom.memory_history.reason) names a sysstat
+    directory that cannot be listed; and a warning says when C(/proc) is mounted with C(hidepid=), so that
+    RV(ansible_facts.oom.processes) lists only the user's own processes. Memory, pressure, counters, sysctls and
+    units are readable by every user.
+  - A volatile journal (C(Storage=volatile), or no C(/var/log/journal)) starts empty at every boot. Its source
+    C(detail) says so with the boot time, a warning says so when the window reaches back before this boot, and
+    RV(ansible_facts.oom.window.oldest_record) shows how far back the records reach. Without journal files, or
+    without C(journalctl), the journal is V(absent) and V(auto) goes on to the kernel ring buffer.
+  - Without pressure stall information (a kernel without C(CONFIG_PSI), or with PSI off, where
+    C(/proc/pressure/memory) is absent or answers EOPNOTSUPP) RV(ansible_facts.oom.pressure.available) is false.
+  - On cgroup v1, hybrid and v2 hosts alike the cgroup facts come from the hierarchy that carries the memory
+    controller (v1 C(memory.oom_control), C(memory.max_usage_in_bytes), C(memory.limit_in_bytes); v2
+    C(memory.events), C(memory.peak), C(memory.max)); with no cgroup file system they are empty and
+    RV(ansible_facts.oom.cgroup_version) is null.
+  - The module only reads, takes no lock and does not wait for the lock of M(oomguard.memory.oom_score_adj) and
+    M(oomguard.memory.systemd_memory); several runs on one host at once (two playbooks, or a report while the
+    protection is applied) each return complete facts. A process that exits while it is read is left out, and the
+    next one in C(oom_score) order takes its place.
   - Timestamps are ISO 8601 with the zone. Lines that carry a time without a zone (classic syslog, C(dmesg -T)) are
     read in the managed host's local time zone; syslog lines carry no year, which is taken from the file's
     modification time. For C(kmsg) and C(dmesg) the time is derived from the kernel's seconds since boot and the
@@ -868,36 +888,16 @@ ansible_facts:
                       returned: on cgroup v2
                       type: dict
                       contains:
-                        low:
+                        low: &this_cgroup_only
                           description: As above, this cgroup only.
                           returned: always
                           type: int
                           sample: 0
-                        high:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 12
-                        max:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 40
-                        oom:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 3
-                        oom_kill:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 3
-                        oom_group_kill:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 0
+                        high: *this_cgroup_only
+                        max: *this_cgroup_only
+                        oom: *this_cgroup_only
+                        oom_kill: *this_cgroup_only
+                        oom_group_kill: *this_cgroup_only
         memory:
           description: Memory and swap from C(/proc/meminfo), in kB; V(0) for a key the kernel lacks.
           returned: always
@@ -953,7 +953,7 @@ ansible_facts:
               description: Share of time some task waited for memory.
               returned: always
               type: dict
-              contains:
+              contains: &pressure_line
                 avg10:
                   description: Percent over 10 seconds.
                   returned: always
@@ -978,27 +978,7 @@ ansible_facts:
               description: Share of time all non-idle tasks waited for memory, with the same keys as C(some).
               returned: always
               type: dict
-              contains:
-                avg10:
-                  description: Percent over 10 seconds.
-                  returned: always
-                  type: float
-                  sample: 0.0
-                avg60:
-                  description: Percent over 60 seconds.
-                  returned: always
-                  type: float
-                  sample: 0.0
-                avg300:
-                  description: Percent over 300 seconds.
-                  returned: always
-                  type: float
-                  sample: 0.01
-                total:
-                  description: Total stall time in microseconds.
-                  returned: always
-                  type: int
-                  sample: 30057
+              contains: *pressure_line
         sysctl:
           description:
             - The sysctls that shape OOM behaviour, keyed by their dotted names, always all of them -
@@ -1257,7 +1237,8 @@ ansible_facts:
                   sample: ok
                 detail:
                   description: What was read (for a file its format, the entries read and those skipped, untrusted
-                    or dropped as copies), or why not.
+                    or dropped as copies; for a volatile journal that it holds nothing from before this boot), or why
+                    not.
                   returned: always
                   type: str
                   sample: the journal has no files in /run/log/journal or /var/log/journal
@@ -1302,8 +1283,8 @@ ansible_facts:
               type: bool
               sample: true
             reason:
-              description: Why there is no history (not asked for, sysstat not installed or not collecting), or
-                null.
+              description: Why there is no history (not asked for, sysstat not installed or not collecting, its
+                directory not readable by this user), or null.
               returned: always
               type: str
               sample: null
@@ -1451,12 +1432,19 @@ from ansible_collections.oomguard.memory.plugins.module_utils._gce import (
 from ansible_collections.oomguard.memory.plugins.module_utils._host import (
     dmi_says_gce,
     host_identity,
+    proc_hidepid,
+    read_boot_time,
     read_dmi,
     read_meminfo,
     read_pressure,
     read_sysctls,
     read_vmstat_oom_kill,
     under,
+)
+from ansible_collections.oomguard.memory.plugins.module_utils._journal_files import (
+    PERSISTENT_DIR,
+    RUNTIME_DIR,
+    is_volatile,
 )
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import MAX_KILLS_LIMIT, short_host
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import (
@@ -1715,6 +1703,37 @@ class OomFacts:
                 views.append(path[len(prefix.rstrip("/")) :] or "/")
         return views
 
+    def boot_time(self):
+        """When this host booted (now - uptime), or None."""
+        uptime = self.host_facts["uptime_s"]
+        return self.now - datetime.timedelta(seconds=uptime) if uptime is not None else None
+
+    def note_volatile_journal(self, sources):
+        """A volatile journal starts empty at every boot: its detail says so, and a warning when the window reaches
+        back before this boot (the kills before it are unknown)."""
+        journal = sources.get("journal")
+        if not journal or journal["status"] != "ok":
+            return
+        if not is_volatile(under(self.root, RUNTIME_DIR), under(self.root, PERSISTENT_DIR)):
+            return
+        btime = read_boot_time(self.root)
+        booted = datetime.datetime.fromtimestamp(btime, datetime.timezone.utc) if btime else self.boot_time()
+        journal["detail"] = (
+            "volatile: journald keeps the journal in %s only (Storage=volatile, or no %s), so it holds nothing from "
+            "before this boot%s" % (RUNTIME_DIR, PERSISTENT_DIR, " (%s)" % _iso(booted) if booted else "")
+        )
+        if booted is None or self.since is None or self.since < booted:
+            self.module.warn("journal: %s; OOM kills before this boot are unknown" % journal["detail"])
+
+    def note_hidden_processes(self):
+        """With /proc mounted hidepid=, a user other than root sees only their own processes."""
+        hidepid = proc_hidepid(self.root)
+        if self.params["top_processes"] and hidepid and os.geteuid() != 0:
+            self.module.warn(
+                "processes: /proc is mounted with hidepid=%s, so uid %d sees only its own processes and only those are "
+                "listed; run the task as root (become: true)" % (hidepid, os.geteuid())
+            )
+
     def kills_missing(self, logs, vmstat, hierarchy, units):
         """Kills the kernel (or systemd) counted that no log read shows: ``(count, known)``.
 
@@ -1724,8 +1743,7 @@ class OomFacts:
             counted, exact = vmstat
         else:
             counted, exact = own_oom_kill_count(hierarchy)
-        uptime = self.host_facts["uptime_s"]
-        booted = self.now - datetime.timedelta(seconds=uptime) if uptime is not None else None
+        booted = self.boot_time()
         covers_boot = self.since is None or (booted is not None and self.since <= booted)
         logged = logs["kernel_kills_by_boot"].get(self.boot_id, 0)
         if booted is not None and not any(
@@ -1775,12 +1793,14 @@ class OomFacts:
         hierarchy = memory_hierarchy(memory_v1, unified)
 
         logs = self.read_logs()
+        self.note_volatile_journal(logs["sources"])
         for kill in logs["kills"]:
             if kill.get("cmdline"):
                 kill["cmdline"] = redact_text(kill["cmdline"])
             if kill["killer"] == "earlyoom" and kill.get("message"):
                 kill["message"] = redact_text(kill["message"])
 
+        self.note_hidden_processes()
         running_comms = set()
         processes = top_by_oom_score(
             params["top_processes"],
