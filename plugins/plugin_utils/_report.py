@@ -270,6 +270,7 @@ def _victims(oom, limit=MAX_VICTIMS):
                 "comm": kill.get("comm"),
                 "unit": kill.get("unit"),
                 "cgroup": kill.get("cgroup") or kill.get("oom_memcg"),
+                "oom_memcg": kill.get("oom_memcg"),
                 "container": (kill.get("container") or {}).get("id")
                 if isinstance(kill.get("container"), dict)
                 else None,

@@ -324,7 +324,9 @@ def rule_memcg_kills(host, ctx):
     unit_kills = sum(u["oom_kills"] for u in host["units"] if u["memory_max"] is not None)
     other = host["kills"]["memcg"] - unit_kills
     if other > 0:
-        cgroups = sorted({v["cgroup"] or v["unit"] or "?" for v in host["victims"] if v["kind"] == "memcg"})
+        # the cgroup whose limit was hit (a container's, a slice's), else the victim's own
+        limits = {v["oom_memcg"] or v["cgroup"] or v["unit"] or "?" for v in host["victims"] if v["kind"] == "memcg"}
+        cgroups = sorted(limits)
         return finding(
             "oom/WARN/002",
             FAIL,

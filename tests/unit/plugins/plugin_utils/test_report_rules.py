@@ -256,6 +256,22 @@ def test_warn002_fails_for_a_container_limit_and_ok_for_unit_limits_alone():
     assert status(load_facts("unit-limit"), "oom/WARN/002")[0] == "OK"
 
 
+def test_warn002_names_the_limit_that_was_hit_not_the_victims_cgroup():
+    # a unit without a limit of its own killed at its container's limit (the kernel's oom_memcg)
+    oom = add_kill(
+        quiet(),
+        killer="kernel",
+        kind="memcg",
+        unit="ramhog.service",
+        cgroup="/lxc.payload.ct01/system.slice/ramhog.service",
+        task_memcg="/lxc.payload.ct01/system.slice/ramhog.service",
+        oom_memcg="/lxc.payload.ct01",
+        comm="python3",
+    )
+    state, finding = status(oom, "oom/WARN/002")
+    assert state == "FAIL" and finding["evidence"]["cgroups"] == ["/lxc.payload.ct01"]
+
+
 # oom/WARN/003 pressure without swap
 
 
