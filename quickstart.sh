@@ -8,7 +8,7 @@
 # 2. A venv with ansible-core only (the newest release meta/runtime.yml claims that this Python runs).
 # 3. ansible-galaxy collection build of this checkout, then ansible-galaxy collection install of that tarball
 #    into a collections path of its own (a copy: no link to the checkout).
-# 4. The main job from the installed collection against this machine; its output is saved as the report.
+# 4. The main job, the OOM report (playbooks/report.yml), from the installed collection against this machine.
 # Everything lives under .cache/quickstart/ (OOMGUARD_QUICKSTART_DIR) and reports/ (OOMGUARD_REPORT_DIR) of this
 # checkout; nothing else on the machine changes. Safe to run again.
 set -euo pipefail
@@ -16,9 +16,7 @@ set -euo pipefail
 checkout=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 work=${OOMGUARD_QUICKSTART_DIR:-$checkout/.cache/quickstart}
 report_dir=${OOMGUARD_REPORT_DIR:-$checkout/reports}
-# LEAD: switch to oomguard.memory.report (playbooks/report.yml) when the oom_report role lands, and print the
-# report file that role writes instead of the captured output.
-main_job=oomguard.memory.facts
+main_job=oomguard.memory.report
 
 echo "quickstart: 1/4 python3 and venv"
 if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
@@ -42,12 +40,12 @@ export ANSIBLE_COLLECTIONS_PATH=$work/collections
 
 echo "quickstart: 4/4 $main_job on this machine"
 mkdir -p "$report_dir"
-report=$report_dir/$main_job-$(hostname)-$(date +%Y%m%dT%H%M%S).txt
 # The checkout's ansible.cfg points at the tests' link to the checkout: run elsewhere, with the installed copy.
 cd "$work"
 env -u ANSIBLE_CONFIG ANSIBLE_NOCOLOR=1 "$work/venv/bin/ansible-playbook" \
-    -i "$checkout/playbooks/inventory/localhost.yml" "$main_job" "$@" | tee "$report"
+    -i "$checkout/playbooks/inventory/localhost.yml" "$main_job" -e "oom_report_dir=$report_dir" "$@"
 echo
-echo "quickstart: the report of $(hostname) is $report"
+echo "quickstart: the OOM report of $(hostname) is $report_dir/report.html (also report.md and report.json)"
 echo "quickstart: run again with: ANSIBLE_COLLECTIONS_PATH=$work/collections" \
-    "$work/venv/bin/ansible-playbook -i $checkout/playbooks/inventory/localhost.yml $main_job"
+    "$work/venv/bin/ansible-playbook -i $checkout/playbooks/inventory/localhost.yml $main_job" \
+    "-e oom_report_dir=$report_dir"

@@ -90,7 +90,8 @@ stage_setup() {
     local -a options=()
     if wants sanity || wants unit || wants release; then options+=(--matrix); fi
     if wants release; then options+=(--release); fi
-    if wants molecule; then options+=(--lab); fi
+    # the fleet scenario opens its report.html in Chromium
+    if wants molecule; then options+=(--lab --browser); fi
     if wants integration || wants bench; then options+=(--browser); fi
     tests/setup-env.sh "${options[@]}"
 }

@@ -125,6 +125,26 @@ def dmi_says_gce(dmi):
     return dmi.get("product") == GCE_PRODUCT or dmi.get("vendor") == "Google"
 
 
+def proc_hidepid(root="/"):
+    """The C(hidepid=) option of the procfs mounted on /proc (the last one mounted there) when it hides other users'
+    processes from this process (its groups do not include the mount's C(gid=)), else None."""
+    options = None
+    try:
+        with open(under(root, "/proc/self/mounts"), encoding="utf-8", errors="replace") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) >= 4 and fields[1] == "/proc" and fields[2] == "proc":
+                    options = dict(option.partition("=")[::2] for option in fields[3].split(","))
+    except OSError:
+        return None
+    if not options or options.get("hidepid", "0") in ("", "0", "off"):
+        return None
+    exempt = options.get("gid")
+    if exempt and exempt.isdigit() and int(exempt) in (os.getegid(), *os.getgroups()):
+        return None
+    return options["hidepid"]
+
+
 def host_identity(root="/"):
     """``{hostname, boot_id, uptime_s, kernel}`` of the managed host."""
     return {

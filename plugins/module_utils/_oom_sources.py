@@ -28,6 +28,7 @@ import subprocess
 import tempfile
 
 from ansible_collections.oomguard.memory.plugins.module_utils._host import read_boot_id, read_boot_time, read_hostname
+from ansible_collections.oomguard.memory.plugins.module_utils._journal_files import check_journal_files
 from ansible_collections.oomguard.memory.plugins.module_utils._log_file import (
     LogDamage,
     LogFile,
@@ -421,7 +422,8 @@ class _Pipeline:
 
     def __init__(self, argv):
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - lives until finish(), after the stream is read
-        self.process = subprocess.Popen(
+        # run_command() buffers the whole output in memory; the journal and dmesg must be streamed in bounded lines.
+        self.process = subprocess.Popen(  # pylint: disable=ansible-bad-function
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -573,8 +575,7 @@ def read_journal(parser, journalctl, since=None, host=None):
     """
     if not journalctl:
         raise SourceUnavailable("absent", "journalctl is not installed")
-    if not any(glob.glob(os.path.join(path, "*", "*.journal*")) for path in JOURNAL_DIRS):
-        raise SourceUnavailable("absent", "the journal has no files in %s" % " or ".join(JOURNAL_DIRS))
+    check_journal_files(JOURNAL_DIRS)
     warnings = []
     report = FormatReport("journal")
     for with_grep in (True, False):

@@ -18,8 +18,8 @@ import os
 from ansible_collections.oomguard.memory.plugins.module_utils._proc import (
     PROC,
     ProcessGone,
+    parent_chain,
     read_comm,
-    read_stat,
 )
 
 CHAIN_MAX = 64
@@ -62,17 +62,7 @@ def own_process_chain(pid=None, proc=PROC):
     by hand or by a test), it holds C(pid) and the shells and sudo right above it.
     """
     pid = os.getpid() if pid is None else pid
-    chain = [pid]
-    current = pid
-    while current > 1 and len(chain) < CHAIN_MAX:
-        try:
-            parent = read_stat(current, proc)[2]
-        except (ProcessGone, OSError, ValueError, IndexError):
-            break
-        if parent <= 1 or parent in chain:
-            break
-        chain.append(parent)
-        current = parent
+    chain = [member for member in parent_chain(pid, proc, CHAIN_MAX - 1) if member > 1]
     described = []
     for member in chain:
         try:

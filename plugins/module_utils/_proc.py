@@ -222,13 +222,14 @@ def top_by_oom_score(count, proc=PROC, seen_comms=None, exclude=()):
 
     Scores are read for every process first (one small read each); full descriptions only for the winners.
     When C(seen_comms) is a set, the comm of every user process is added to it. Pids in C(exclude) (the
-    module's own process chain) are never listed.
+    module's own process chain) are never listed, nor processes that exit before their description is read
+    (gone, or zombies: the next highest takes their place).
     """
     scored = []
     for pid in iter_pids(proc):
         try:
-            comm, _state, _ppid, flags = read_stat(pid, proc)
-            if flags & PF_KTHREAD:
+            comm, state, _ppid, flags = read_stat(pid, proc)
+            if flags & PF_KTHREAD or state in ZOMBIE_STATES:
                 continue
             if seen_comms is not None:
                 seen_comms.add(comm)
@@ -242,9 +243,11 @@ def top_by_oom_score(count, proc=PROC, seen_comms=None, exclude=()):
         if len(result) >= count:
             break
         try:
-            result.append(describe(pid, proc))
+            described = describe(pid, proc)
         except (ProcessGone, OSError, ValueError, IndexError):
             continue
+        if not is_exited(pid, proc):
+            result.append(described)
     return result
 
 
@@ -266,17 +269,23 @@ def write_oom_score_adj(pid, value, proc=PROC):
         raise
 
 
-def ancestors(pid, proc=PROC, limit=4096):
-    """Return the set of pids above C(pid) in the process tree (its parent, grandparent, ... up to pid 1)."""
-    found = set()
+def parent_chain(pid, proc=PROC, limit=4096):
+    """Return [pid, its parent, its grandparent, ...] up to pid 1 (included) or the first process that cannot be
+    read, at most C(limit) processes above C(pid)."""
+    chain = [pid]
     current = pid
-    while current > 1 and len(found) < limit:
+    while current > 1 and len(chain) <= limit:
         try:
             parent = read_stat(current, proc)[2]
         except (ProcessGone, OSError, ValueError, IndexError):
             break
-        if parent <= 0 or parent in found:
+        if parent <= 0 or parent in chain:
             break
-        found.add(parent)
+        chain.append(parent)
         current = parent
-    return found
+    return chain
+
+
+def ancestors(pid, proc=PROC, limit=4096):
+    """Return the set of pids above C(pid) in the process tree (its parent, grandparent, ... up to pid 1)."""
+    return set(parent_chain(pid, proc, limit)[1:])

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import errno
 import json
 import os
 import re
@@ -55,14 +56,19 @@ def empty_history(days, reason):
     }
 
 
-def sa_files(directories, days, now):
-    """The daily sa files (``saDD``, ``saYYYYMMDD``, not compressed ones) changed in the last C(days) + 1 days."""
+def sa_files(directories, days, now, refused=None):
+    """The daily sa files (``saDD``, ``saYYYYMMDD``, not compressed ones) changed in the last C(days) + 1 days.
+
+    Directories this user may not list are appended to the list C(refused) (when given) with the error.
+    """
     cutoff = now - (days + 1) * 86400
     found = []
     for directory in directories:
         try:
             entries = list(os.scandir(directory))
-        except OSError:
+        except OSError as exc:
+            if refused is not None and exc.errno in (errno.EACCES, errno.EPERM):
+                refused.append("%s (%s)" % (directory, exc.strerror))
             continue
         for entry in entries:
             if not _SA_NAME.match(entry.name):
@@ -164,7 +170,13 @@ def memory_history(run_command, sadf, directories, days, mem_total_kb, now=None)
         return empty_history(days, "not gathered (memory_history_days is 0)"), []
     if not sadf:
         return empty_history(days, "sysstat is not installed (no sadf command)"), []
-    files = sa_files(directories, days, now)
+    refused = []
+    files = sa_files(directories, days, now, refused)
+    if not files and refused:
+        return empty_history(
+            days,
+            "uid %d may not list %s; run the task as root (become: true)" % (os.geteuid(), ", ".join(refused)),
+        ), []
     if not files:
         return empty_history(
             days,

@@ -148,8 +148,28 @@ options:
     default: [/var/log/sysstat, /var/log/sa]
     version_added: "1.1.0"
 notes:
-  - Run it with O(ignore:become=true) to read the whole journal, C(/dev/kmsg) under C(kernel.dmesg_restrict=1), and
-    every process's cgroup.
+  - Run it with O(ignore:become=true). A user other than root gets what that user may read, and each part that is
+    refused says so instead of reading as "no OOM kills". The journal is V(unreadable) when the system journal is
+    refused (members of the C(systemd-journal) or C(adm) group may read it); C(/dev/kmsg) and C(dmesg) are
+    V(unreadable) under C(kernel.dmesg_restrict=1) (without C(CAP_SYSLOG)); a syslog file or a O(log_paths) file
+    refused is V(unreadable) with a warning; RV(ansible_facts.oom.memory_history.reason) names a sysstat
+    directory that cannot be listed; and a warning says when C(/proc) is mounted with C(hidepid=), so that
+    RV(ansible_facts.oom.processes) lists only the user's own processes. Memory, pressure, counters, sysctls and
+    units are readable by every user.
+  - A volatile journal (C(Storage=volatile), or no C(/var/log/journal)) starts empty at every boot. Its source
+    C(detail) says so with the boot time, a warning says so when the window reaches back before this boot, and
+    RV(ansible_facts.oom.window.oldest_record) shows how far back the records reach. Without journal files, or
+    without C(journalctl), the journal is V(absent) and V(auto) goes on to the kernel ring buffer.
+  - Without pressure stall information (a kernel without C(CONFIG_PSI), or with PSI off, where
+    C(/proc/pressure/memory) is absent or answers EOPNOTSUPP) RV(ansible_facts.oom.pressure.available) is false.
+  - On cgroup v1, hybrid and v2 hosts alike the cgroup facts come from the hierarchy that carries the memory
+    controller (v1 C(memory.oom_control), C(memory.max_usage_in_bytes), C(memory.limit_in_bytes); v2
+    C(memory.events), C(memory.peak), C(memory.max)); with no cgroup file system they are empty and
+    RV(ansible_facts.oom.cgroup_version) is null.
+  - The module only reads, takes no lock and does not wait for the lock of M(oomguard.memory.oom_score_adj) and
+    M(oomguard.memory.systemd_memory); several runs on one host at once (two playbooks, or a report while the
+    protection is applied) each return complete facts. A process that exits while it is read is left out, and the
+    next one in C(oom_score) order takes its place.
   - Timestamps are ISO 8601 with the zone. Lines that carry a time without a zone (classic syslog, C(dmesg -T)) are
     read in the managed host's local time zone; syslog lines carry no year, which is taken from the file's
     modification time. For C(kmsg) and C(dmesg) the time is derived from the kernel's seconds since boot and the
@@ -646,74 +666,42 @@ ansible_facts:
           type: int
           sample: 3
         kill_count_by_killer:
-          description: RV(ansible_facts.oom.kill_count) split by killer.
+          description:
+            - RV(ansible_facts.oom.kill_count) split by killer, with one key for each of V(kernel), V(systemd-oomd)
+              and V(earlyoom), always all three.
+            - Keys with a dash need bracket notation, C(ansible_facts['oom']['kill_count_by_killer']['systemd-oomd']).
           returned: always
           type: dict
           contains:
-            kernel:
-              description: Kills by the kernel.
+            KILLER:
+              description: Kills by this killer (the key is its name).
               returned: always
               type: int
               sample: 2
-            systemd-oomd:
-              description: Kills by systemd-oomd.
-              returned: always
-              type: int
-              sample: 1
-            earlyoom:
-              description: Kills by earlyoom.
-              returned: always
-              type: int
-              sample: 0
         kill_count_by_kind:
-          description: RV(ansible_facts.oom.kill_count) split by kind, so that global kills (the machine ran out, a
-            bigger machine helps) read apart from memcg kills (a unit or container hit its own limit).
+          description:
+            - RV(ansible_facts.oom.kill_count) split by kind, so that global kills (the machine ran out, a bigger
+              machine helps) read apart from memcg kills (a unit or container hit its own limit).
+            - One key for each kind, always all of them. Kernel kills are V(global) (the whole machine ran out),
+              V(memcg) (a memory cgroup's limit), V(allocating_task) (C(vm.oom_kill_allocating_task)), V(sysrq)
+              (SysRq-f) or V(unknown) (the log does not tell); V(systemd-oomd) and V(earlyoom) count the userspace
+              killers' kills.
           returned: always
           type: dict
           version_added: "1.1.0"
           contains:
-            global:
-              description: Kernel kills because the whole machine ran out of memory.
+            KIND:
+              description: Kills of this kind (the key is the kind).
               returned: always
               type: int
               sample: 1
-            memcg:
-              description: Kernel kills at a memory cgroup's limit.
-              returned: always
-              type: int
-              sample: 2
-            allocating_task:
-              description: Kernel kills of the allocating task (C(vm.oom_kill_allocating_task)).
-              returned: always
-              type: int
-              sample: 0
-            sysrq:
-              description: Kernel kills requested with SysRq-f.
-              returned: always
-              type: int
-              sample: 0
-            unknown:
-              description: Kernel kills whose kind the log does not tell.
-              returned: always
-              type: int
-              sample: 0
-            systemd-oomd:
-              description: Kills by systemd-oomd.
-              returned: always
-              type: int
-              sample: 1
-            earlyoom:
-              description: Kills by earlyoom.
-              returned: always
-              type: int
-              sample: 0
         kill_count_by_unit:
           description: RV(ansible_facts.oom.kill_count) per systemd unit, for kills that name one.
           returned: always
           type: dict
           version_added: "1.1.0"
           contains:
-            <unit>:
+            UNIT:
               description: Kills in this unit.
               returned: when a kill names the unit
               type: int
@@ -724,7 +712,7 @@ ansible_facts:
           type: dict
           version_added: "1.1.0"
           contains:
-            <source>:
+            SOURCE:
               description: Kills read from this source.
               returned: when the source contributed kills
               type: int
@@ -736,7 +724,7 @@ ansible_facts:
           type: dict
           version_added: "1.1.0"
           contains:
-            <host>:
+            HOST:
               description: Kills of this host.
               returned: when a kill names the host
               type: int
@@ -843,7 +831,7 @@ ansible_facts:
               type: dict
               returned: always
               contains:
-                <cgroup>:
+                CGROUP:
                   description: The counters of one cgroup, from C(memory.events) (cgroup v2) or C(memory.oom_control)
                     (cgroup v1).
                   returned: when the cgroup exists
@@ -900,36 +888,16 @@ ansible_facts:
                       returned: on cgroup v2
                       type: dict
                       contains:
-                        low:
+                        low: &this_cgroup_only
                           description: As above, this cgroup only.
                           returned: always
                           type: int
                           sample: 0
-                        high:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 12
-                        max:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 40
-                        oom:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 3
-                        oom_kill:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 3
-                        oom_group_kill:
-                          description: As above, this cgroup only.
-                          returned: always
-                          type: int
-                          sample: 0
+                        high: *this_cgroup_only
+                        max: *this_cgroup_only
+                        oom: *this_cgroup_only
+                        oom_kill: *this_cgroup_only
+                        oom_group_kill: *this_cgroup_only
         memory:
           description: Memory and swap from C(/proc/meminfo), in kB; V(0) for a key the kernel lacks.
           returned: always
@@ -985,7 +953,7 @@ ansible_facts:
               description: Share of time some task waited for memory.
               returned: always
               type: dict
-              contains:
+              contains: &pressure_line
                 avg10:
                   description: Percent over 10 seconds.
                   returned: always
@@ -1010,72 +978,24 @@ ansible_facts:
               description: Share of time all non-idle tasks waited for memory, with the same keys as C(some).
               returned: always
               type: dict
-              contains:
-                avg10:
-                  description: Percent over 10 seconds.
-                  returned: always
-                  type: float
-                  sample: 0.0
-                avg60:
-                  description: Percent over 60 seconds.
-                  returned: always
-                  type: float
-                  sample: 0.0
-                avg300:
-                  description: Percent over 300 seconds.
-                  returned: always
-                  type: float
-                  sample: 0.01
-                total:
-                  description: Total stall time in microseconds.
-                  returned: always
-                  type: int
-                  sample: 30057
+              contains: *pressure_line
         sysctl:
-          description: The sysctls that shape OOM behaviour; null for a key the kernel lacks.
+          description:
+            - The sysctls that shape OOM behaviour, keyed by their dotted names, always all of them -
+              C(vm.overcommit_memory) (0 heuristic, 1 always, 2 never overcommit), C(vm.overcommit_ratio) (percent of
+              RAM in the commit limit), C(vm.panic_on_oom) (non-zero turns an OOM into a kernel panic, and with
+              C(kernel.panic) set a reboot), C(vm.oom_kill_allocating_task) (non-zero kills the allocating task instead
+              of the biggest one), C(vm.oom_dump_tasks) (non-zero prints the task table), C(vm.swappiness),
+              C(vm.min_free_kbytes) and C(kernel.panic) (seconds before the reboot after a panic, 0 never).
+            - The names hold dots, so use bracket notation, C(ansible_facts['oom']['sysctl']['vm.panic_on_oom']).
           returned: always
           type: dict
           contains:
-            vm.overcommit_memory:
-              description: 0 heuristic, 1 always, 2 never overcommit.
+            SYSCTL:
+              description: The value of this sysctl; null when the kernel lacks it.
               returned: always
               type: int
               sample: 0
-            vm.overcommit_ratio:
-              description: Percent of RAM in the commit limit.
-              returned: always
-              type: int
-              sample: 50
-            vm.panic_on_oom:
-              description: Non-zero turns an OOM into a kernel panic (with C(kernel.panic) set, a reboot).
-              returned: always
-              type: int
-              sample: 0
-            vm.oom_kill_allocating_task:
-              description: Non-zero kills the allocating task instead of the biggest one.
-              returned: always
-              type: int
-              sample: 0
-            vm.oom_dump_tasks:
-              description: Non-zero prints the task table in OOM reports.
-              returned: always
-              type: int
-              sample: 1
-            vm.swappiness:
-              description: Swap tendency.
-              returned: always
-              type: int
-              sample: 60
-            vm.min_free_kbytes:
-              description: Memory the kernel keeps free.
-              returned: always
-              type: int
-              sample: 67584
-            kernel.panic:
-              description: Seconds before rebooting after a panic (0 never).
-              returned: always
-              type: int
-              sample: 10
         cgroup_version:
           description: V(1), V(2) or V(hybrid) (v1 controllers with a v2 mount beside them), or null.
           returned: always
@@ -1159,7 +1079,7 @@ ansible_facts:
           returned: always
           type: dict
           contains:
-            <unit>:
+            UNIT:
               description: One unit.
               returned: for each reported unit
               type: dict
@@ -1272,12 +1192,15 @@ ansible_facts:
                   type: int
                   sample: 1
         userspace_killers:
-          description: Whether systemd-oomd and earlyoom are installed and running.
+          description:
+            - Whether the userspace OOM killers are installed and running, one key for each of V(systemd-oomd) and
+              V(earlyoom), always both.
+            - Keys with a dash need bracket notation, C(ansible_facts['oom']['userspace_killers']['systemd-oomd']).
           returned: always
           type: dict
           contains:
-            systemd-oomd:
-              description: systemd-oomd.
+            KILLER:
+              description: This killer (the key is its name).
               returned: always
               type: dict
               contains:
@@ -1286,21 +1209,6 @@ ansible_facts:
                   returned: always
                   type: bool
                   sample: true
-                active:
-                  description: Its unit is active or the process runs.
-                  returned: always
-                  type: bool
-                  sample: false
-            earlyoom:
-              description: earlyoom.
-              returned: always
-              type: dict
-              contains:
-                installed:
-                  description: Its unit is loaded or its binary exists.
-                  returned: always
-                  type: bool
-                  sample: false
                 active:
                   description: Its unit is active or the process runs.
                   returned: always
@@ -1316,7 +1224,7 @@ ansible_facts:
           returned: always
           type: dict
           contains:
-            <source>:
+            SOURCE:
               description: One source (V(journal), V(kmsg), V(dmesg), V(syslog) or a path of O(log_paths)).
               returned: for each source read or tried
               type: dict
@@ -1329,7 +1237,8 @@ ansible_facts:
                   sample: ok
                 detail:
                   description: What was read (for a file its format, the entries read and those skipped, untrusted
-                    or dropped as copies), or why not.
+                    or dropped as copies; for a volatile journal that it holds nothing from before this boot), or why
+                    not.
                   returned: always
                   type: str
                   sample: the journal has no files in /run/log/journal or /var/log/journal
@@ -1374,8 +1283,8 @@ ansible_facts:
               type: bool
               sample: true
             reason:
-              description: Why there is no history (not asked for, sysstat not installed or not collecting), or
-                null.
+              description: Why there is no history (not asked for, sysstat not installed or not collecting, its
+                directory not readable by this user), or null.
               returned: always
               type: str
               sample: null
@@ -1523,12 +1432,19 @@ from ansible_collections.oomguard.memory.plugins.module_utils._gce import (
 from ansible_collections.oomguard.memory.plugins.module_utils._host import (
     dmi_says_gce,
     host_identity,
+    proc_hidepid,
+    read_boot_time,
     read_dmi,
     read_meminfo,
     read_pressure,
     read_sysctls,
     read_vmstat_oom_kill,
     under,
+)
+from ansible_collections.oomguard.memory.plugins.module_utils._journal_files import (
+    PERSISTENT_DIR,
+    RUNTIME_DIR,
+    is_volatile,
 )
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import MAX_KILLS_LIMIT, short_host
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import (
@@ -1787,6 +1703,37 @@ class OomFacts:
                 views.append(path[len(prefix.rstrip("/")) :] or "/")
         return views
 
+    def boot_time(self):
+        """When this host booted (now - uptime), or None."""
+        uptime = self.host_facts["uptime_s"]
+        return self.now - datetime.timedelta(seconds=uptime) if uptime is not None else None
+
+    def note_volatile_journal(self, sources):
+        """A volatile journal starts empty at every boot: its detail says so, and a warning when the window reaches
+        back before this boot (the kills before it are unknown)."""
+        journal = sources.get("journal")
+        if not journal or journal["status"] != "ok":
+            return
+        if not is_volatile(under(self.root, RUNTIME_DIR), under(self.root, PERSISTENT_DIR)):
+            return
+        btime = read_boot_time(self.root)
+        booted = datetime.datetime.fromtimestamp(btime, datetime.timezone.utc) if btime else self.boot_time()
+        journal["detail"] = (
+            "volatile: journald keeps the journal in %s only (Storage=volatile, or no %s), so it holds nothing from "
+            "before this boot%s" % (RUNTIME_DIR, PERSISTENT_DIR, " (%s)" % _iso(booted) if booted else "")
+        )
+        if booted is None or self.since is None or self.since < booted:
+            self.module.warn("journal: %s; OOM kills before this boot are unknown" % journal["detail"])
+
+    def note_hidden_processes(self):
+        """With /proc mounted hidepid=, a user other than root sees only their own processes."""
+        hidepid = proc_hidepid(self.root)
+        if self.params["top_processes"] and hidepid and os.geteuid() != 0:
+            self.module.warn(
+                "processes: /proc is mounted with hidepid=%s, so uid %d sees only its own processes and only those are "
+                "listed; run the task as root (become: true)" % (hidepid, os.geteuid())
+            )
+
     def kills_missing(self, logs, vmstat, hierarchy, units):
         """Kills the kernel (or systemd) counted that no log read shows: ``(count, known)``.
 
@@ -1796,8 +1743,7 @@ class OomFacts:
             counted, exact = vmstat
         else:
             counted, exact = own_oom_kill_count(hierarchy)
-        uptime = self.host_facts["uptime_s"]
-        booted = self.now - datetime.timedelta(seconds=uptime) if uptime is not None else None
+        booted = self.boot_time()
         covers_boot = self.since is None or (booted is not None and self.since <= booted)
         logged = logs["kernel_kills_by_boot"].get(self.boot_id, 0)
         if booted is not None and not any(
@@ -1847,12 +1793,14 @@ class OomFacts:
         hierarchy = memory_hierarchy(memory_v1, unified)
 
         logs = self.read_logs()
+        self.note_volatile_journal(logs["sources"])
         for kill in logs["kills"]:
             if kill.get("cmdline"):
                 kill["cmdline"] = redact_text(kill["cmdline"])
             if kill["killer"] == "earlyoom" and kill.get("message"):
                 kill["message"] = redact_text(kill["message"])
 
+        self.note_hidden_processes()
         running_comms = set()
         processes = top_by_oom_score(
             params["top_processes"],

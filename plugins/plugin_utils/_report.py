@@ -33,7 +33,8 @@ from ansible_collections.oomguard.memory.plugins.plugin_utils._report_rules impo
 )
 
 SCHEMA_VERSION = "1.0"
-FACTS_VERSIONS = ("1.1",)
+# The facts contract the report reads: oom_facts' facts_version 1.1 or a later 1.x (a new key raises the minor).
+FACTS_MAJOR, FACTS_MINOR_MIN = 1, 1
 KILL_CATEGORIES = ("global", "memcg", "systemd-oomd", "earlyoom", "other")
 VM_KINDS = ("global", "allocating_task", "systemd-oomd", "earlyoom")
 MAX_VICTIMS = 10
@@ -58,6 +59,8 @@ HISTORY_KEYS = (
     "peak_used_kb",
     "p90_daily_peak_kb",
     "share_ge_90_pct",
+    "window_days",
+    "reason",
 )
 
 DEFAULT_OPTIONS = {
@@ -126,70 +129,6 @@ def _parse_time(text):
 
 def _iso(stamp):
     return stamp.astimezone(datetime.timezone.utc).isoformat(timespec="seconds") if stamp else None
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Contract adapter. ---- REMOVE WHEN oom_facts 1.1 LANDS (lead): the whole function and its one caller in
-# summarize_host(). It fills the 1.1 keys the report reads from a 1.0 module result, with .get() defaults.
-# Keys the report reads (contract 1.1): facts_version, host{hostname, boot_id, uptime_s, container, gce}, window{since,
-# until, oldest_record}, kills[] (id, killer, kind, scope, pid, comm, unit, cgroup, container, python, timestamp,
-# rss_kb, oom_score_adj, oom_memcg), kill_count, kill_count_by_killer, kill_count_by_kind, kill_count_by_unit,
-# host_scope_kill_count, untrusted_records, kills_missing_from_logs, kills_missing_known, oom_panics,
-# counters.vmstat_oom_kill(_known), memory, pressure{available, some, full}, sysctl, processes[] (pid, comm,
-# cmdline, oom_score_adj, rss_kb, hwm_kb, unit, python), units{} (MemoryMax, MemoryHigh, MemoryMin, MemoryLow,
-# MemoryCurrent, MemoryPeak, memory_peak, OOMScoreAdjust, ManagedOOMPreference, oom_kills), userspace_killers,
-# systemd_running, memory_history, containers_unlimited, sources{status}.
-def _adapt_pre_1_1(oom):
-    if oom.get("facts_version") in FACTS_VERSIONS:
-        return oom
-    oom = dict(oom)
-    oom.setdefault("facts_version", "1.0")
-    oom.setdefault(
-        "host", {"hostname": None, "boot_id": None, "uptime_s": None, "container": {"detected": False}, "gce": None}
-    )
-    oom.setdefault("window", {"since": oom.get("since"), "until": _iso(_now()), "oldest_record": None})
-    kills = []
-    for kill in oom.get("kills") or []:
-        kill = dict(kill)
-        kill.setdefault("kind", {"kernel": None}.get(kill.get("killer"), kill.get("killer")))
-        if kill["kind"] is None:
-            kill["kind"] = "unknown"
-        kill.setdefault("scope", "local")
-        kill.setdefault("cgroup", kill.get("task_memcg"))
-        if kill.get("rss_kb") is None and kill.get("anon_rss_kb") is not None:
-            kill["rss_kb"] = sum(kill.get(key) or 0 for key in ("anon_rss_kb", "file_rss_kb", "shmem_rss_kb"))
-        kills.append(kill)
-    oom["kills"] = kills
-    if "kill_count_by_kind" not in oom:
-        by_kind = dict.fromkeys(
-            ("global", "memcg", "allocating_task", "sysrq", "unknown", "systemd-oomd", "earlyoom"), 0
-        )
-        for kill in kills:
-            by_kind[kill["kind"] if kill["kind"] in by_kind else "unknown"] += 1
-        oom["kill_count_by_kind"] = by_kind
-    if "kill_count_by_unit" not in oom:
-        by_unit = {}
-        for kill in kills:
-            if kill.get("unit"):
-                by_unit[kill["unit"]] = by_unit.get(kill["unit"], 0) + 1
-        oom["kill_count_by_unit"] = by_unit
-    oom.setdefault("host_scope_kill_count", 0)
-    oom.setdefault("untrusted_records", 0)
-    missing = oom.get("kills_missing_from_logs")
-    oom["kills_missing_from_logs"] = missing or 0
-    oom.setdefault("kills_missing_known", missing is not None)
-    counters = dict(oom.get("counters") or {})
-    counters.setdefault("vmstat_oom_kill_known", counters.get("vmstat_oom_kill") is not None)
-    counters["vmstat_oom_kill"] = counters.get("vmstat_oom_kill") or 0
-    oom["counters"] = counters
-    pressure = oom.get("pressure")
-    oom["pressure"] = dict(pressure, available=True) if pressure else {"available": False}
-    oom.setdefault("memory_history", {"available": False})
-    oom.setdefault("containers_unlimited", [])
-    oom["sources"] = {
-        name: dict(source, kills=source.get("kills") or 0) for name, source in (oom.get("sources") or {}).items()
-    }
-    return oom
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -319,7 +258,7 @@ def _units(oom):
 def _victims(oom, limit=MAX_VICTIMS):
     victims = []
     for kill in reversed(oom.get("kills") or []):
-        if kill.get("scope", "local") != "local":
+        if kill.get("scope") != "local":
             continue
         victims.append(
             {
@@ -331,6 +270,7 @@ def _victims(oom, limit=MAX_VICTIMS):
                 "comm": kill.get("comm"),
                 "unit": kill.get("unit"),
                 "cgroup": kill.get("cgroup") or kill.get("oom_memcg"),
+                "oom_memcg": kill.get("oom_memcg"),
                 "container": (kill.get("container") or {}).get("id")
                 if isinstance(kill.get("container"), dict)
                 else None,
@@ -367,7 +307,7 @@ def _kills_by_command(oom):
     """Kills per killed command among the kill records (the newest max_kills), the 10 most frequent."""
     counts = {}
     for kill in oom.get("kills") or []:
-        if kill.get("scope", "local") == "local" and kill.get("comm"):
+        if kill.get("scope") == "local" and kill.get("comm"):
             counts[kill["comm"]] = counts.get(kill["comm"], 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N])
 
@@ -380,7 +320,7 @@ def _kills_by_unit(oom):
 def _kills_by_day(oom):
     days = {}
     for kill in oom.get("kills") or []:
-        if kill.get("scope", "local") != "local":
+        if kill.get("scope") != "local":
             continue
         stamp = _parse_time(kill.get("timestamp"))
         if stamp:
@@ -458,23 +398,39 @@ def _python_processes(oom):
     return found[:MAX_PYTHON]
 
 
+def _facts_version_problem(oom):
+    """Why facts of another contract cannot be read (a fact cache filled by an older oom_facts), or None.
+
+    Reading them anyway would show counts that such facts lack (kills by kind, host-scope kills) as zero, and missing
+    data is never shown as OK.
+    """
+    version = oom.get("facts_version")
+    major, _dot, minor = version.partition(".") if isinstance(version, str) else ("", "", "")
+    if major.isdigit() and minor.isdigit() and int(major) == FACTS_MAJOR and int(minor) >= FACTS_MINOR_MIN:
+        return None
+    return (
+        f"oom_facts facts_version {version!r}: the report reads {FACTS_MAJOR}.{FACTS_MINOR_MIN} or a later "
+        f"{FACTS_MAJOR}.x (gather the facts again with this collection's oom_facts)"
+    )
+
+
 def summarize_host(host_input, machine_types, options, generated, history_snapshots=()):
     """The report's entry for one host (``status`` ``ok`` or ``no_data``)."""
     name = host_input.name
     inventory = host_input.inventory
-    if host_input.oom is None:
-        machine = _machine(host_input, None, machine_types)
+    oom = host_input.oom
+    reason = (host_input.failure or "no oom facts") if oom is None else _facts_version_problem(oom)
+    if reason:
         return {
             "host": name,
             "status": "no_data",
-            "no_data_reason": host_input.failure or "no oom facts",
-            "machine": machine,
+            "no_data_reason": reason,
+            "machine": _machine(host_input, None, machine_types),
             "gke": _gke(inventory, None),
             "severity": 3,
             "findings": [],
             "finding_counts": dict.fromkeys(STATUSES, 0),
         }
-    oom = _adapt_pre_1_1(host_input.oom)  # REMOVE WHEN oom_facts 1.1 LANDS (see _adapt_pre_1_1)
     meminfo = oom.get("memory") or {}
     total_kb = _int(meminfo.get("MemTotal"))
     available_kb = _int(meminfo.get("MemAvailable"))

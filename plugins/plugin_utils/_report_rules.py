@@ -13,6 +13,7 @@ SKIP (the rule does not apply) or UNKNOWN (the data to decide is missing; never 
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 
 from ansible_collections.oomguard.memory.plugins.plugin_utils._machine_types import (
@@ -20,6 +21,7 @@ from ansible_collections.oomguard.memory.plugins.plugin_utils._machine_types imp
     gcloud_snippet,
     needed_memory_mib,
 )
+from ansible_collections.oomguard.memory.plugins.plugin_utils._policy import DEFAULT_NEVER_TOUCH, NEVER_TOUCH_COMMS
 
 FAIL, OK, SKIP, UNKNOWN = "FAIL", "OK", "SKIP", "UNKNOWN"
 STATUSES = (FAIL, UNKNOWN, SKIP, OK)
@@ -38,6 +40,10 @@ RULES = {
     "oom/BP/001": "No memory history (sysstat) to size the VM on",
     "oom/BP/002": "A smaller machine type fits the measured peak",
 }
+
+# oom_protect's default oom_protect_max_critical, and the length of the kernel's process names (TASK_COMM_LEN - 1)
+MAX_CRITICAL_UNITS = 5
+COMM_MAX = 15
 
 SYSSTAT_DEBIAN_STEPS = (
     "apt-get install sysstat && "
@@ -208,19 +214,54 @@ def _is_critical(victim, ctx):
     return None
 
 
-def oom_protect_snippet(units, commands):
-    lines = ["# oom_protect policy (group_vars or the play's vars)"]
-    if units:
+def oom_protect_snippet(host_name, units, commands):
+    """A ready policy for the oom_protect role that makes the critical victims the OOM killer's last choice.
+
+    Units go into ``oom_protect_services`` (class critical: OOMScoreAdjust=-900, systemd-oomd avoids them); processes
+    without a unit into ``oom_protect_processes``, matched by their name at the start of the command line's program.
+    Units and processes the role never touches (Google's guest agents keep their own -999, the kubelet owns its
+    values) are named in a comment instead, since listing them would stop the role. Strings are JSON-quoted: a
+    process name is whatever the process set, and stays one YAML string.
+    """
+    lines = [
+        "# oom_protect policy (group_vars or the play's vars); preview the next victims first:",
+        f"#   ansible-playbook -i INVENTORY playbooks/protect.yml --check --diff --limit {_comment(host_name)}",
+    ]
+    touchable = [unit for unit in units if not any(fnmatch.fnmatchcase(unit, p) for p in DEFAULT_NEVER_TOUCH)]
+    if touchable:
         lines.append("oom_protect_services:")
-        lines += [f"  - name: {_yaml_string(unit)}\n    class: critical" for unit in units]
-    if commands:
+        for unit in touchable:
+            lines += [f"  - name: {json.dumps(unit)}", "    class: critical"]
+    processes = [command for command in commands if command not in NEVER_TOUCH_COMMS]
+    if processes:
         lines.append("oom_protect_processes:")
-        lines += [f"  - pattern: {_yaml_string('^' + command)}\n    class: critical" for command in commands]
+        for command in processes:
+            lines += [
+                f"  - name: {json.dumps(command)}",
+                f"    pattern: {json.dumps(command_pattern(command))}",
+                "    class: critical",
+            ]
+    if len(touchable) > MAX_CRITICAL_UNITS:
+        lines.append(
+            f"# {len(touchable)} critical units: oom_protect_max_critical ({MAX_CRITICAL_UNITS}) allows fewer per host"
+        )
+    for name in [unit for unit in units if unit not in touchable] + [c for c in commands if c not in processes]:
+        lines.append(
+            f"# {_comment(name)}: keeps the oom_score_adj its owner sets (oom_protect_never_touch); the host "
+            "needs more memory"
+        )
     return "\n".join(lines)
 
 
-def _yaml_string(text):
-    return "'" + str(text).replace("'", "''") + "'"
+def command_pattern(comm):
+    """A regular expression for oom_score_adj's command-line match: the program named ``comm`` (the kernel's name of
+    a process, cut to 15 characters), at the start of the command line or after its directory."""
+    end = "" if len(comm) >= COMM_MAX else r"(\s|$)"
+    return r"^(\S*/)?" + re.escape(comm) + end
+
+
+def _comment(text):
+    return "".join(char if char.isprintable() else "?" for char in str(text))[:100]
 
 
 def rule_critical_killed(host, ctx):
@@ -245,7 +286,7 @@ def rule_critical_killed(host, ctx):
                     {k: v[k] for k in ("pid", "comm", "unit", "rss_kb", "timestamp", "why")} for v in critical[:10]
                 ]
             },
-            oom_protect_snippet(units, commands),
+            oom_protect_snippet(host["host"], units, commands),
         )
     if not host["victims"] and not _logs_readable(host):
         return finding("oom/ERR/004", UNKNOWN, "no log could be read: victims unknown", "Run with become.")
@@ -283,7 +324,9 @@ def rule_memcg_kills(host, ctx):
     unit_kills = sum(u["oom_kills"] for u in host["units"] if u["memory_max"] is not None)
     other = host["kills"]["memcg"] - unit_kills
     if other > 0:
-        cgroups = sorted({v["cgroup"] or v["unit"] or "?" for v in host["victims"] if v["kind"] == "memcg"})
+        # the cgroup whose limit was hit (a container's, a slice's), else the victim's own
+        limits = {v["oom_memcg"] or v["cgroup"] or v["unit"] or "?" for v in host["victims"] if v["kind"] == "memcg"}
+        cgroups = sorted(limits)
         return finding(
             "oom/WARN/002",
             FAIL,
@@ -422,10 +465,21 @@ def rule_no_history(host, ctx):
             "",
             {"days": history.get("days"), "coverage_pct": history.get("coverage_pct")},
         )
+    if not history.get("window_days"):
+        return finding(
+            "oom/BP/001",
+            UNKNOWN,
+            "the memory history was not gathered (oom_report_memory_history_days is 0, or the cached facts were "
+            "gathered without memory_history_days): whether sysstat keeps it is unknown",
+            "Set oom_report_memory_history_days (8 by default) and run the report live.",
+        )
+    why = f" ({history['reason']})" if history.get("reason") else ""
     return finding(
         "oom/BP/001",
         FAIL,
-        "no sysstat memory history: right-sizing rests on the current snapshot and the kills only, never downsizing",
+        "no sysstat memory history"
+        + why
+        + ": right-sizing rests on the current snapshot and the kills only, never downsizing",
         SYSSTAT_DEBIAN_STEPS,
     )
 

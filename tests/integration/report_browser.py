@@ -51,6 +51,9 @@ PROBE = """<script>
     try {
       root.setAttribute("data-rows", rows());
       root.setAttribute("data-page", info());
+      root.setAttribute("data-row-cells", JSON.stringify(Array.prototype.map.call(
+        document.querySelectorAll("#host-rows tr"), function (tr) {
+          return Array.prototype.map.call(tr.cells, function (td) { return td.textContent; }); })));
       var next = document.getElementById("next");
       if (next) { next.click(); }
       root.setAttribute("data-page-after-next", info());
@@ -85,7 +88,8 @@ def _run(args, timeout):
 
 
 class PageCheck:
-    """What the probe saw: ``errors``, ``rows`` in the table, page texts, ``dom_nodes``, ``stderr`` console lines."""
+    """What the probe saw: ``errors``, ``rows`` in the table and their ``row_cells``, page texts, ``dom_nodes``,
+    ``stderr`` console lines."""
 
     def __init__(self, attributes, console_lines, seconds):
         self.errors = json.loads(attributes.get("data-errors", '["the probe did not run"]'))
@@ -94,6 +98,8 @@ class PageCheck:
         self.page_after_next = attributes.get("data-page-after-next", "")
         self.first_after_sort = attributes.get("data-first-after-sort", "")
         self.dom_nodes = int(attributes.get("data-dom-nodes", "-1"))
+        # the cells of each row of the host table's first page, as shown before any click
+        self.row_cells = json.loads(attributes.get("data-row-cells", "[]"))
         self.console_lines = console_lines
         self.seconds = seconds
 

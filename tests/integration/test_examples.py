@@ -43,7 +43,11 @@ MODULES = ("oom_facts", "oom_score_adj", "systemd_memory")
 SYSTEMD_ONLY = ("oomguard.memory.oom_score_adj", "oomguard.memory.systemd_memory", "ansible.builtin.systemd_service")
 COPIED_LOG = "/tmp/vm-1-kern.log.2.gz"
 LOG_FIXTURE = REPO / "tests" / "unit" / "fixtures" / "facts" / "web-1-syslog.log"
-RUNNABLE_SHELL = (re.compile(r"^tests/setup-env\.sh\b"), re.compile(r"^\.venv/bin/ansible(?:-playbook)?\s"))
+# README commands that run on this machine as written: ansible against this machine's inventory.
+RUNNABLE_SHELL = (
+    re.compile(r"^tests/setup-env\.sh\b"),
+    re.compile(r"^(?:\.venv/bin/)?ansible(?:-playbook)?\s+-i playbooks/inventory/localhost\.yml\s"),
+)
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 EXAMPLE_UNITS = {
     "postgresql.service": "/bin/sleep infinity",
@@ -65,10 +69,19 @@ def readme_blocks(language):
     return re.findall(r"^```%s\n(.*?)^```" % language, (REPO / "README.md").read_text(), re.MULTILINE | re.DOTALL)
 
 
+def readme_task_blocks():
+    """The README's YAML snippets that are task lists (the others are role variables, as in group_vars)."""
+    return [block for block in map(yaml.safe_load, readme_blocks("yaml")) if isinstance(block, list)]
+
+
+def readme_variable_blocks():
+    return [block for block in map(yaml.safe_load, readme_blocks("yaml")) if isinstance(block, dict)]
+
+
 def all_examples():
-    """(source, task) for every example task: the modules' EXAMPLES, then the README's YAML snippets."""
+    """(source, task) for every example task: the modules' EXAMPLES, then the README's YAML task snippets."""
     examples = [(name, task) for name in MODULES for task in module_examples(name)]
-    examples += [("README", task) for block in readme_blocks("yaml") for task in yaml.safe_load(block)]
+    examples += [("README", task) for block in readme_task_blocks() for task in block]
     return examples
 
 
@@ -306,3 +319,43 @@ def test_every_example_on_systemd_hosts(tmp_path):
             # Only the OOM checks may fail (when the host had kills in the window), and then they say what happened.
             assert failure["task"].startswith("Fail when a host lost processes"), (host, failure)
             assert failure["msg"].startswith(host + ": ") and STAMP.search(failure["msg"]), (host, failure)
+
+
+def test_readme_role_variables_pass_the_role_argument_specs(tmp_path):
+    """README snippets of role variables (group_vars) are valid input of the role they name by prefix."""
+    blocks = readme_variable_blocks()
+    assert blocks, "the README has no role-variable snippet"
+    plays = []
+    for block in blocks:
+        roles = {name.split("_", 2)[0] + "_" + name.split("_", 2)[1] for name in block}
+        assert len(roles) == 1 and (REPO / "roles" / next(iter(roles))).is_dir(), sorted(block)
+        role = next(iter(roles))
+        specs = yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())
+        plays.append(
+            {
+                "name": "README variables of %s" % role,
+                "hosts": "localhost",
+                "gather_facts": False,
+                "tasks": [
+                    {
+                        "name": "Validate them against the role's argument specs",
+                        "ansible.builtin.validate_argument_spec": {
+                            "argument_spec": specs["argument_specs"]["main"]["options"],
+                            "provided_arguments": block,
+                        },
+                    }
+                ],
+            }
+        )
+    playbook = tmp_path / "readme-variables.yml"
+    playbook.write_text(yaml.safe_dump(plays, sort_keys=False, width=1000))
+    completed = subprocess.run(
+        [oomlab.ansible_executable("ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)],
+        cwd=str(REPO),
+        env=oomlab.ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]

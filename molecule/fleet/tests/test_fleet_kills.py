@@ -83,14 +83,12 @@ def test_systemd_saw_each_unit_killed(name, units_shown):
 
 
 @pytest.mark.parametrize("name", HOSTS)
-def test_kill_count_is_exact(name, facts, require_facts_1_1):
-    require_facts_1_1(facts[name])
+def test_kill_count_is_exact(name, facts):
     assert facts[name]["kill_count"] == len(UNITS.get(name, [])), facts[name]["kills"]
 
 
 @pytest.mark.parametrize("name", HOSTS)
-def test_own_kills_by_unit(name, facts, require_facts_1_1):
-    require_facts_1_1(facts[name])
+def test_own_kills_by_unit(name, facts):
     assert facts[name]["kill_count_by_unit"] == dict(collections.Counter(UNITS.get(name, [])))
     kills = local_kills(facts[name])
     assert sorted(kill["unit"] for kill in kills) == sorted(UNITS.get(name, []))
@@ -99,29 +97,29 @@ def test_own_kills_by_unit(name, facts, require_facts_1_1):
 
 
 @pytest.mark.parametrize("name", HOSTS)
-def test_unit_kills_at_the_unit_limit(name, facts, require_facts_1_1):
-    require_facts_1_1(facts[name])
+def test_unit_kills_at_the_unit_limit(name, facts):
     for kill in local_kills(facts[name]):
         if kill["unit"] != RAMHOG:
             assert kill["constraint"] == "CONSTRAINT_MEMCG"
             assert kill["oom_memcg"] == kill["task_memcg"]
             assert kill["oom_memcg"].endswith("/system.slice/" + kill["unit"])
-            assert kill["rss_kb"] <= UNIT_LIMIT_KIB
+            # anonymous memory is charged to the unit's cgroup; file pages (python3 and its libraries, read from
+            # the shared image) may be charged to whoever read them first, so rss_kb can pass the limit
+            assert UNIT_LIMIT_KIB * 0.7 < kill["anon_rss_kb"] <= UNIT_LIMIT_KIB, kill
+            assert kill["rss_kb"] == kill["anon_rss_kb"] + kill["file_rss_kb"] + kill["shmem_rss_kb"]
 
 
-def test_container_limit_kill_at_the_container_ram(facts, lab_hostvars, require_facts_1_1):
-    require_facts_1_1(facts["ct01"])
+def test_container_limit_kill_at_the_container_ram(facts, lab_hostvars):
     (kill,) = [k for k in local_kills(facts["ct01"]) if k["unit"] == RAMHOG]
     ram_kib = lab_hostvars["ct01"]["lab_memory_mib"] * 1024
     # the OOM was the container's: its whole cgroup, above the unit's own cgroup
     assert kill["task_memcg"].endswith("/system.slice/" + RAMHOG)
     assert kill["task_memcg"].startswith(kill["oom_memcg"].rstrip("/") + "/")
-    assert ram_kib * 0.7 < kill["rss_kb"] <= ram_kib
+    assert ram_kib * 0.7 < kill["anon_rss_kb"] <= ram_kib, kill
 
 
 @pytest.mark.parametrize("name", HOSTS)
-def test_other_kills_are_host_scope(name, facts, host_kill, require_facts_1_1):
-    require_facts_1_1(facts[name])
+def test_other_kills_are_host_scope(name, facts, host_kill):
     assert facts[name]["host_scope_kill_count"] >= ALL_KILLS - len(UNITS.get(name, []))
     assert not [kill for kill in local_kills(facts[name]) if kill["comm"] == host_kill["comm"]]
     for kill in facts[name]["kills"]:
@@ -130,6 +128,9 @@ def test_other_kills_are_host_scope(name, facts, host_kill, require_facts_1_1):
 
 
 @pytest.mark.parametrize("name", HOSTS)
-def test_container_detected(name, facts, require_facts_1_1):
-    require_facts_1_1(facts[name])
-    assert facts[name]["host"]["container"] == {"detected": True, "runtime": "lxc"}
+def test_container_detected(name, facts):
+    assert facts[name]["facts_version"] == "1.1"
+    container = facts[name]["host"]["container"]
+    assert (container["detected"], container["runtime"]) == (True, "lxc")
+    # the container's own cgroup as the machine's kernel prints it: its kills are the ones below it
+    assert any(prefix.startswith("/lxc.payload.") and prefix.endswith(name) for prefix in container["cgroup_prefixes"])

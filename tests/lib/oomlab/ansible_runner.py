@@ -121,7 +121,8 @@ def run_module(
     host), not interpreter discovery, which may pick a broken pyenv shim on developer machines.
 
     A module failure is returned as a dict with ``failed: true``. The keys ``_ansible_status`` (SUCCESS,
-    CHANGED, FAILED, ...) and ``_ansible_rc`` (the ansible command's exit status) are added. An ansible run that
+    CHANGED, FAILED, ...), ``_ansible_rc`` (the ansible command's exit status) and ``_ansible_stderr`` (what
+    ansible printed there: the module's warnings, as ``[WARNING]: ...``) are added. An ansible run that
     produced no parsable result raises ``AnsibleRunError`` (so do command-style modules such as
     ansible.builtin.command, which the minimal callback prints as text).
     """
@@ -163,6 +164,7 @@ def run_module(
         result.setdefault("failed", True)
     result["_ansible_status"] = status
     result["_ansible_rc"] = completed.returncode
+    result["_ansible_stderr"] = completed.stderr.decode("utf-8", "replace")
     return result
 
 

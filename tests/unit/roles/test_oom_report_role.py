@@ -13,7 +13,7 @@ import yaml
 from ansible_collections.oomguard.memory.plugins.plugin_utils._report import DEFAULT_OPTIONS
 
 ROLE = Path(__file__).resolve().parents[3] / "roles" / "oom_report"
-TYPE_NAMES = {bool: "bool", int: "int", str: "str", list: "list", dict: "dict"}
+TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "dict"}
 
 
 def load(relative):

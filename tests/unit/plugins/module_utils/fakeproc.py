@@ -22,8 +22,14 @@ def add_process(
     kthread=False,
     v2=False,
     state="S",
+    cgroup=None,
 ):
-    """Create ROOT/PID with stat, comm, cmdline, cgroup and oom_score_adj files (state "Z" makes a zombie)."""
+    """Create ROOT/PID with stat, comm, cmdline, cgroup and oom_score_adj files (state "Z" makes a zombie).
+
+    C(cgroup) is the path in both the memory and the systemd hierarchy (else C(memory) and C(systemd)).
+    """
+    if cgroup is not None:
+        memory = systemd = cgroup
     directory = os.path.join(str(root), str(pid))
     os.makedirs(directory)
     flags = PF_KTHREAD if kthread else 0x400100

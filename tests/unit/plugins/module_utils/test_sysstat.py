@@ -8,7 +8,11 @@ from __future__ import annotations
 import calendar
 import json
 import os
+import shutil
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from ansible_collections.oomguard.memory.plugins.module_utils._sysstat import (
     memory_history,
@@ -16,6 +20,9 @@ from ansible_collections.oomguard.memory.plugins.module_utils._sysstat import (
     sa_files,
     summarize,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from as_user import NOBODY, run_as
 
 TOTAL = 1000000
 # 2026-03-01 and 2026-03-02, UTC
@@ -143,3 +150,20 @@ def test_memory_history_runs_sadf_per_file(tmp_path):
     assert history["files"] == [str(tmp_path / "sa01")]
     broken = tmp_path / "sa02"
     assert warnings == ["sadf cannot read %s: Invalid system activity file: %s" % (broken, broken)]
+
+
+def test_a_directory_the_user_may_not_list_is_named_with_the_fix():
+    """A real refusal: the history is gathered by a child process that is nobody, in a directory only root may list."""
+    directory = tempfile.mkdtemp(prefix="oomguard-sa-")  # mode 0700, root's
+    try:
+        (Path(directory) / "sa01").write_bytes(b"x")
+        outcome = run_as(NOBODY, [], memory_history, None, "/usr/bin/sadf", [directory, "/nonexistent-sa"], 1, TOTAL)
+    finally:
+        shutil.rmtree(directory)
+    assert outcome[0] == "returned", outcome
+    history, warnings = outcome[1]
+    assert (history["available"], history["reason"], warnings) == (
+        False,
+        "uid 65534 may not list %s (Permission denied); run the task as root (become: true)" % directory,
+        [],
+    )

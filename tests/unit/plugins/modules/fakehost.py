@@ -1,62 +1,27 @@
 # Copyright (c) oomguard.memory contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A fake host tree (proc/, sys/, run/) and fake systemctl and sadf commands for oom_facts unit tests.
+"""A fake host tree (proc/, sys/, run/) and its commands (systemctl, sadf) for oom_facts unit tests.
 
 Everything here is invented; the layout and file formats are the kernel's, systemd's and sysstat's. The tree is
-what ``OomFacts(module, root=...)`` reads instead of this machine's / (see plugins/module_utils/_host.py).
+what ``OomFacts(module, root=...)`` reads instead of this machine's / (see plugins/module_utils/_host.py); the
+commands are harness.FakeSystemctl and harness.FakeSadf, in ``FakeHost.commands`` for harness.run_module().
 """
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-import sys
+import time
 from pathlib import Path
 
 from fakeproc import add_process
+from harness import FakeSadf, FakeSystemctl, run_module
+
+from ansible_collections.oomguard.memory.plugins.modules.oom_facts import OomFacts, build_module
 
 INITIAL_PID_NAMESPACE = "pid:[4026531836]"
-
-FAKE_SYSTEMCTL = r'''#!{python}
-"""A fake systemctl: 'show' prints the units of {units!r} as systemctl does, other verbs fail."""
-import fnmatch, json, sys
-args = sys.argv[1:]
-with open({units!r}) as handle:
-    units = json.load(handle)
-with open({calls!r}, "a") as handle:
-    handle.write(json.dumps(args) + "\n")
-if not args or args[0] != "show":
-    sys.stderr.write("fake systemctl: unsupported %r\n" % args)
-    sys.exit(1)
-properties = args[args.index("-p") + 1].split(",")
-patterns = args[args.index("--") + 1:]
-blocks = []
-for pattern in patterns:
-    if any(char in pattern for char in "*?["):
-        names = sorted(name for name in units if fnmatch.fnmatchcase(name, pattern))
-    else:
-        names = [pattern]
-    for name in names:
-        unit = units.get(name, {{"LoadState": "not-found", "ActiveState": "inactive"}})
-        lines = ["Id=" + name] if "Id" in properties else []
-        lines += ["%s=%s" % (key, unit[key]) for key in properties if key != "Id" and key in unit]
-        blocks.append("\n".join(lines))
-print("\n\n".join(blocks))
-'''
-
-FAKE_SADF = r'''#!{python}
-"""A fake sadf: 'sadf -j FILE -- -r' prints the JSON stored next to FILE as FILE.json; FILE without it fails."""
-import os, sys
-args = sys.argv[1:]
-path = args[args.index("-j") + 1]
-if not os.path.exists(path + ".json"):
-    sys.stderr.write("Invalid system activity file: %s\n" % path)
-    sys.exit(2)
-with open(path + ".json") as handle:
-    sys.stdout.write(handle.read())
-'''
+MODULE_PID = 5000
 
 
 def _write(path, text, mode="w"):
@@ -80,9 +45,8 @@ class FakeHost:
         self.root = Path(root)
         self.proc = self.root / "proc"
         self.proc.mkdir(parents=True)
-        self.bin = self.root / "bin"
-        self.bin.mkdir()
-        self.units = {}
+        self.commands = {}
+        self.systemctl = None
         self.identity()
         self.meminfo()
         self.vmstat(oom_kill=0)
@@ -101,6 +65,7 @@ class FakeHost:
         self.write("/proc/sys/kernel/hostname", hostname + "\n")
         self.write("/proc/sys/kernel/random/boot_id", boot_id + "\n")
         self.write("/proc/uptime", "%.2f 170000.00\n" % uptime)
+        self.write("/proc/stat", "cpu  1 2 3 4\nbtime %d\nprocesses 4242\n" % (time.time() - uptime))
         self.write("/proc/sys/kernel/osrelease", kernel + "\n")
 
     def meminfo(self, total=4025152, available=1012345, free=512000, swap_total=0, swap_free=0):
@@ -153,16 +118,20 @@ class FakeHost:
     def self_cgroup(self, text):
         self.write("/proc/self/cgroup", text)
 
-    def mounts(self, v1_memory=True, unified=True, extra_mountinfo=""):
-        """cgroup mounts as /proc/self/mounts and /proc/self/mountinfo list them (v1 memory + unified = hybrid)."""
-        mounts = ["proc /proc proc rw 0 0"]
-        info = ["22 27 0:21 / /proc rw,relatime - proc proc rw"]
+    def mounts(self, v1_memory=True, unified=True, extra_mountinfo="", v1_cpu=False, proc_options="rw"):
+        """cgroup mounts as /proc/self/mounts and /proc/self/mountinfo list them (v1 memory + unified = hybrid);
+        C(v1_cpu) adds a v1 cpu hierarchy, C(proc_options) are the options of /proc (hidepid=...)."""
+        mounts = ["proc /proc proc %s 0 0" % proc_options]
+        info = ["22 27 0:21 / /proc rw,relatime - proc proc %s" % proc_options]
+        if v1_cpu:
+            mounts.append("cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0")
+            info.append("34 31 0:31 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu")
         if v1_memory:
             mounts.append("cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0")
             info.append("35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory")
             self.path("/sys/fs/cgroup/memory").mkdir(parents=True, exist_ok=True)
         if unified:
-            point = "/sys/fs/cgroup/unified" if v1_memory else "/sys/fs/cgroup"
+            point = "/sys/fs/cgroup/unified" if v1_memory or v1_cpu else "/sys/fs/cgroup"
             mounts.append("cgroup2 %s cgroup2 rw 0 0" % point)
             info.append("41 31 0:38 / %s rw,relatime - cgroup2 cgroup2 rw" % point)
             self.path(point).mkdir(parents=True, exist_ok=True)
@@ -177,29 +146,13 @@ class FakeHost:
             (directory / name.replace("__", ".")).write_text(content)
         return directory
 
-    def process(
-        self,
-        pid,
-        comm,
-        ppid=1,
-        cmdline=None,
-        memory="/",
-        systemd="/",
-        adj=0,
-        score=None,
-        rss_kb=1000,
-        hwm_kb=None,
-        swap_kb=0,
-        uid=0,
-        kthread=False,
-    ):
-        """A process: fakeproc's files plus oom_score and a status file with Uid, VmRSS, VmHWM and VmSwap."""
-        directory = Path(
-            add_process(self.proc, pid, comm, ppid, cmdline, memory=memory, systemd=systemd, adj=adj, kthread=kthread)
-        )
-        (directory / "oom_score").write_text("%d\n" % (score if score is not None else 0))
-        lines = ["Name:\t%s" % comm, "PPid:\t%d" % ppid, "Uid:\t%d\t%d\t%d\t%d" % (uid, uid, uid, uid)]
-        if not kthread:
+    def process(self, pid, comm, score=0, rss_kb=1000, hwm_kb=None, swap_kb=0, uid=0, **fakeproc):
+        """A process: fakeproc.add_process()'s files (C(fakeproc) are its arguments: ppid, cmdline, memory, systemd,
+        adj, kthread) plus oom_score and a status file with Uid, VmRSS, VmHWM and VmSwap."""
+        directory = Path(add_process(self.proc, pid, comm, **fakeproc))
+        (directory / "oom_score").write_text("%d\n" % score)
+        lines = ["Name:\t%s" % comm, "PPid:\t%d" % fakeproc.get("ppid", 1), "Uid:\t%d\t%d\t%d\t%d" % ((uid,) * 4)]
+        if not fakeproc.get("kthread"):
             lines += [
                 "VmHWM:\t%8d kB" % (hwm_kb if hwm_kb is not None else rss_kb),
                 "VmRSS:\t%8d kB" % rss_kb,
@@ -211,20 +164,16 @@ class FakeHost:
     def systemd(self, units):
         """Make systemd PID 1 (/run/systemd/system) with these units ({Id: {property: text}}); return systemctl."""
         self.path("/run/systemd/system").mkdir(parents=True, exist_ok=True)
-        self.units = units
-        units_file = self.root / "units.json"
-        units_file.write_text(json.dumps(units))
-        return executable(
-            self.bin / "systemctl",
-            FAKE_SYSTEMCTL.format(python=sys.executable, units=str(units_file), calls=str(self.root / "calls.jsonl")),
-        )
+        self.systemctl = self.commands["systemctl"] = FakeSystemctl(units)
+        return self.systemctl
 
     def systemctl_calls(self):
-        path = self.root / "calls.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        """The argv of every systemctl call, first to last."""
+        return self.systemctl.calls if self.systemctl else []
 
     def sadf(self):
-        return executable(self.bin / "sadf", FAKE_SADF.format(python=sys.executable))
+        self.commands["sadf"] = FakeSadf()
+        return self.commands["sadf"]
 
 
 def sadf_document(samples, nodename="web-1", interval=600):
@@ -266,3 +215,17 @@ def sadf_document(samples, nodename="web-1", interval=600):
             ]
         }
     }
+
+
+def gather(args, host, self_pid=MODULE_PID, patches=()):
+    """build_module() + OomFacts over the fake host tree and its commands (harness.run_module); returns
+    (facts, warnings). C(host) None reads this machine's own / with its own commands."""
+
+    def entry():
+        module = build_module()
+        facts = OomFacts(module, root=str(host.root) if host else "/", self_pid=self_pid).gather()
+        module.exit_json(changed=False, ansible_facts={"oom": facts})
+
+    result, warnings = run_module(entry, args, commands=host.commands if host else None, patches=patches)
+    assert result["rc"] == 0, result
+    return result["ansible_facts"]["oom"], warnings

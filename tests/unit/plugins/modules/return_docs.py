@@ -10,7 +10,8 @@
 * a value whose type is not the documented one (null is accepted: "null where it does not apply");
 * a documented dict or list of dicts without ``contains``, or a leaf without ``sample``.
 
-Documentation keys written ``<name>`` (for example ``<unit>``) stand for any key of a dict keyed by names.
+Documentation keys written in capitals (for example ``UNIT``) stand for any key of a dict keyed by names: unit names,
+sources, sysctls, killers. ansible-test wants every documented key to be a Python identifier.
 Used by tests/unit/plugins/modules/test_oom_facts.py and by the integration test on a real OOM kill.
 """
 
@@ -29,7 +30,7 @@ _TYPES = {
 
 
 def _placeholder(spec):
-    return next((key for key in spec if key.startswith("<") and key.endswith(">")), None)
+    return next((key for key in spec if key.isupper()), None)
 
 
 def check_docs(spec, path="", problems=None):

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import errno
 import os
-import sys
 import time
-from unittest import mock
 
 import pytest
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
+from fakeproc import add_process, read_adj
+from harness import FakeSystemctl, run_module, task_entry
 
 from ansible_collections.oomguard.memory.plugins.module_utils import (
     _host_lock,
@@ -27,20 +25,28 @@ from ansible_collections.oomguard.memory.plugins.module_utils._proc import Proce
 from ansible_collections.oomguard.memory.plugins.modules import oom_score_adj
 from ansible_collections.oomguard.memory.plugins.modules.oom_score_adj import OomScoreAdj, build_module
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "module_utils"))
-from fakeproc import add_process, read_adj
-
 KUBE = "/kubepods/burstable/pod1234abcd-0000-1111-2222-333344445555/" + "b" * 64
 NO_CAP = "CapEff:\t000001fffeffffff\n"  # root in a container: everything but CAP_SYS_RESOURCE (bit 24)
 ALL_CAPS = "CapEff:\t000001ffffffffff\n"
 
 
-class ExitJson(Exception):
-    pass
+class UnitSystemctl(FakeSystemctl):
+    """systemd where every unit not in C(units) is loaded and active in /system.slice/UNIT with OOMScoreAdjust=0,
+    and daemon-reload reads the drop-ins of C(unit_dir)."""
 
+    def __init__(self, units=None, unit_dir=None, failures=None):
+        super().__init__(units, unit_dir=unit_dir, missing="", failures=failures)
 
-class FailJson(Exception):
-    pass
+    def properties(self, unit):
+        found = self.units.get(unit)
+        if found is not None:
+            return dict(found)
+        return {
+            "LoadState": "loaded",
+            "ActiveState": "active",
+            "ControlGroup": "/system.slice/" + unit,
+            "OOMScoreAdjust": "0",
+        }
 
 
 @pytest.fixture
@@ -55,8 +61,7 @@ def proc(tmp_path):
         100,
         "postgres",
         cmdline=["/usr/lib/postgresql/15/bin/postgres", "-D", "/srv/pg"],
-        memory="/system.slice/postgresql.service",
-        systemd="/system.slice/postgresql.service",
+        cgroup="/system.slice/postgresql.service",
     )
     add_process(
         root,
@@ -65,8 +70,7 @@ def proc(tmp_path):
         ppid=100,
         cmdline=["postgres: checkpointer"],
         adj=-900,
-        memory="/system.slice/postgresql.service",
-        systemd="/system.slice/postgresql.service",
+        cgroup="/system.slice/postgresql.service",
     )
     add_process(
         root,
@@ -74,81 +78,45 @@ def proc(tmp_path):
         "postgres",
         ppid=101,
         cmdline=["postgres: walwriter"],
-        memory="/system.slice/postgresql.service",
-        systemd="/system.slice/postgresql.service",
+        cgroup="/system.slice/postgresql.service",
     )
     add_process(root, 200, "batch", cmdline=["python3", "batch_worker.py", "--queue", "low"])
     add_process(root, 201, "batch", ppid=200, cmdline=["python3", "batch_worker.py", "--child"])
-    add_process(root, 300, "pause", memory=KUBE, systemd=KUBE, adj=-998)
-    add_process(root, 301, "app", memory=KUBE, systemd=KUBE, adj=1000)
+    add_process(root, 300, "pause", cgroup=KUBE, adj=-998)
+    add_process(root, 301, "app", cgroup=KUBE, adj=1000)
     add_process(root, 400, "hog", memory="/oomguard-test-1", systemd="/user.slice")
     return root
 
 
-@pytest.fixture(autouse=True)
-def lock_path(tmp_path, monkeypatch):
-    """Every run locks a lock file of its own test, never the host's /run/oomguard.lock."""
-    path = str(tmp_path / "oomguard.lock")
-    monkeypatch.setattr(_host_lock, "LOCK_PATH", path)
-    return path
+def run(args, proc, check_mode=False, diff=False, booted=False, systemctl=None, patches=(), capabilities=ALL_CAPS):
+    """Run the module on the fake /proc (harness.run_module); return (result, warnings, systemctl).
 
-
-def run(
-    args,
-    proc,
-    check_mode=False,
-    diff=False,
-    booted=False,
-    systemctl_output=None,
-    patches=(),
-    capabilities=ALL_CAPS,
-    run_command=None,
-):
-    """Run the module on the fake /proc; return (result, warnings, run_command mock).
-
-    C(capabilities) is the CapEff line of the pretend /proc/self/status (default: CAP_SYS_RESOURCE present).
+    C(capabilities) is the CapEff line of the pretend /proc/self/status (default: CAP_SYS_RESOURCE present);
+    C(systemctl) answers systemctl (default: UnitSystemctl reading the unit_dir of the arguments, if any).
     """
-    module_args = dict(args)
-    module_args["_ansible_check_mode"] = check_mode
-    module_args["_ansible_diff"] = diff
-    warnings = []
     status = os.path.join(str(proc), "self-status")
     with open(status, "w") as handle:
         handle.write("Name:\tpython3\n" + capabilities)
 
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs.update(msg=msg, failed=True)
-        raise FailJson(kwargs)
-
     def has_capability(cap, status_path=None):
         return _real_has_capability(cap, status)
 
-    run_command = run_command or mock.Mock(return_value=(0, systemctl_output or "", ""))
-    with patch_module_args(module_args), mock.patch.multiple(
-        AnsibleModule,
-        exit_json=exit_json,
-        fail_json=fail_json,
-        warn=lambda self, message: warnings.append(message),
-        get_bin_path=mock.Mock(return_value="/usr/bin/systemctl"),
-        run_command=run_command,
-    ), mock.patch.object(_process_select, "systemd_booted", return_value=booted), mock.patch.object(
-        oom_score_adj, "systemd_booted", return_value=booted
-    ), mock.patch.object(_live_oom_score, "has_capability", has_capability):
-        for target, name, replacement in patches:
-            mock.patch.object(target, name, replacement).start()
-        try:
-            module = build_module()
-            task = OomScoreAdj(module, proc=str(proc))
-            task.run()
-            module.exit_json(**task.result)
-        except (ExitJson, FailJson) as exc:
-            return exc.args[0], warnings, run_command
-        finally:
-            mock.patch.stopall()
-    raise AssertionError("the module neither exited nor failed")
+    if systemctl is None:
+        systemctl = UnitSystemctl(unit_dir=args.get("unit_dir"))
+    result, warnings = run_module(
+        task_entry(build_module, OomScoreAdj, proc=str(proc)),
+        args,
+        check_mode=check_mode,
+        diff=diff,
+        commands={"systemctl": systemctl},
+        patches=[
+            (_process_select, "systemd_booted", lambda: booted),
+            (oom_score_adj, "systemd_booted", lambda: booted),
+            (_live_oom_score, "has_capability", has_capability),
+            *patches,
+        ],
+    )
+    return result, warnings, systemctl
 
 
 _real_has_capability = _live_oom_score.has_capability
@@ -162,7 +130,7 @@ def entries(result):
 
 
 def test_pid(proc):
-    result, warnings, _rc = run({"pid": [102, 100], "value": -500}, proc)
+    result, warnings, _s = run({"pid": [102, 100], "value": -500}, proc)
     assert result["changed"] is True
     assert entries(result) == [(100, "postgres", 0, -500), (102, "postgres", 0, -500)]
     assert read_adj(proc, 100) == read_adj(proc, 102) == -500
@@ -174,20 +142,20 @@ def test_pid(proc):
 
 def test_idempotent(proc):
     run({"pid": [100], "value": -500}, proc)
-    result, _w, _rc = run({"pid": [100], "value": -500}, proc)
+    result, _w, _s = run({"pid": [100], "value": -500}, proc)
     assert result["changed"] is False
     assert entries(result) == [(100, "postgres", -500, -500)]
 
 
 def test_check_mode(proc):
-    result, _w, _rc = run({"name": "postgres", "value": 100}, proc, check_mode=True)
+    result, _w, _s = run({"name": "postgres", "value": 100}, proc, check_mode=True)
     assert result["changed"] is True
     assert entries(result) == [(100, "postgres", 0, 100), (101, "postgres", -900, 100), (102, "postgres", 0, 100)]
     assert [read_adj(proc, pid) for pid in (100, 101, 102)] == [0, -900, 0]
 
 
 def test_diff(proc):
-    result, _w, _rc = run({"name": "postgres", "value": -900}, proc, diff=True)
+    result, _w, _s = run({"name": "postgres", "value": -900}, proc, diff=True)
     assert result["diff"] == {
         "before": "100 (postgres): oom_score_adj=0\n"
         "101 (postgres): oom_score_adj=-900\n"
@@ -201,26 +169,26 @@ def test_diff(proc):
 
 
 def test_name(proc):
-    result, _w, _rc = run({"name": "batch", "value": 800}, proc)
+    result, _w, _s = run({"name": "batch", "value": 800}, proc)
     assert [entry["pid"] for entry in result["processes"]] == [200, 201]
 
 
 def test_pattern_on_full_command_line(proc):
-    result, _w, _rc = run({"pattern": r"batch_worker\.py --queue", "value": 800}, proc)
+    result, _w, _s = run({"pattern": r"batch_worker\.py --queue", "value": 800}, proc)
     assert entries(result) == [(200, "batch", 0, 800)]
 
 
 def test_children(proc):
-    result, _w, _rc = run({"pid": [101], "children": True, "value": -100}, proc)
+    result, _w, _s = run({"pid": [101], "children": True, "value": -100}, proc)
     assert [entry["pid"] for entry in result["processes"]] == [101, 102]
-    result, _w, _rc = run({"pattern": "--queue low", "children": True, "value": 700}, proc)
+    result, _w, _s = run({"pattern": "--queue low", "children": True, "value": 700}, proc)
     assert [entry["pid"] for entry in result["processes"]] == [200, 201]
 
 
 def test_cgroup(proc):
-    result, _w, _rc = run({"cgroup": "/system.slice/postgresql.service", "value": -200}, proc)
+    result, _w, _s = run({"cgroup": "/system.slice/postgresql.service", "value": -200}, proc)
     assert [entry["pid"] for entry in result["processes"]] == [100, 101, 102]
-    result, _w, _rc = run(
+    result, _w, _s = run(
         {"cgroup": "/sys/fs/cgroup/memory/oomguard-test-1", "value": 5},
         proc,
         patches=[(oom_score_adj, "normalize_cgroup", lambda path: "/oomguard-test-1")],
@@ -229,20 +197,26 @@ def test_cgroup(proc):
 
 
 def test_unit_from_systemd_control_group(proc):
-    output = (
-        "Id=postgresql.service\nLoadState=loaded\nActiveState=active\nControlGroup=/system.slice/postgresql.service\n"
-    )
-    result, _w, run_command = run(
-        {"unit": "postgresql.service", "value": -900}, proc, booted=True, systemctl_output=output
+    units = {
+        "postgresql.service": {
+            "LoadState": "loaded",
+            "ActiveState": "active",
+            "ControlGroup": "/system.slice/postgresql.service",
+        }
+    }
+    result, _w, systemctl = run(
+        {"unit": "postgresql.service", "value": -900}, proc, booted=True, systemctl=UnitSystemctl(units)
     )
     assert [entry["pid"] for entry in result["processes"]] == [100, 101, 102]
-    argv = run_command.call_args.args[0]
+    argv = systemctl.calls[-1]
     assert argv[:2] == ["/usr/bin/systemctl", "show"] and argv[-2:] == ["--", "postgresql.service"]
 
 
 def test_unit_inactive_has_no_processes(proc):
-    output = "Id=postgresql.service\nLoadState=loaded\nActiveState=inactive\nControlGroup=\n"
-    result, _w, _rc = run({"unit": "postgresql.service", "value": -900}, proc, booted=True, systemctl_output=output)
+    units = {"postgresql.service": {"LoadState": "loaded", "ActiveState": "inactive", "ControlGroup": ""}}
+    result, _w, _s = run(
+        {"unit": "postgresql.service", "value": -900}, proc, booted=True, systemctl=UnitSystemctl(units)
+    )
     assert result["failed"]
     assert result["msg"] == (
         "no process matches unit=postgresql.service; set missing_ok=true if that is expected (for example a stopped "
@@ -251,17 +225,17 @@ def test_unit_inactive_has_no_processes(proc):
 
 
 def test_unit_without_systemd_matches_cgroup_paths(proc):
-    result, _w, run_command = run({"unit": "postgresql.service", "value": -900}, proc, booted=False)
+    result, _w, systemctl = run({"unit": "postgresql.service", "value": -900}, proc, booted=False)
     assert [entry["pid"] for entry in result["processes"]] == [100, 101, 102]
-    run_command.assert_not_called()
+    assert systemctl.calls == []
 
 
 def test_unit_systemctl_failure_falls_back(proc):
-    result, warnings, _rc = run(
+    result, warnings, _s = run(
         {"unit": "postgresql.service", "value": -900},
         proc,
         booted=True,
-        patches=[(AnsibleModule, "run_command", mock.Mock(return_value=(1, "", "Failed to connect to bus")))],
+        systemctl=UnitSystemctl(failures={"show": (1, "", "Failed to connect to bus")}),
     )
     assert [entry["pid"] for entry in result["processes"]] == [100, 101, 102]
     assert warnings == [
@@ -274,21 +248,21 @@ def test_unit_systemctl_failure_falls_back(proc):
 
 
 def test_kernel_threads_are_never_touched(proc):
-    result, _w, _rc = run({"pid": [2, 30, 100], "value": 10}, proc)
+    result, _w, _s = run({"pid": [2, 30, 100], "value": 10}, proc)
     assert [entry["pid"] for entry in result["processes"]] == [100]
     assert result["excluded"] == [
         {"pid": 2, "comm": "kthreadd", "reason": "kernel thread"},
         {"pid": 30, "comm": "kswapd0", "reason": "kernel thread"},
     ]
     assert read_adj(proc, 2) == read_adj(proc, 30) == 0
-    result, _w, _rc = run({"name": "kswapd0", "value": 10}, proc)
+    result, _w, _s = run({"name": "kswapd0", "value": 10}, proc)
     assert result["failed"] and "no process matches name=kswapd0" in result["msg"]
-    result, _w, _rc = run({"pid": [2], "children": True, "value": 10, "missing_ok": True}, proc)
+    result, _w, _s = run({"pid": [2], "children": True, "value": 10, "missing_ok": True}, proc)
     assert result["processes"] == [] and read_adj(proc, 30) == 0
 
 
 def test_kubepods_are_refused(proc):
-    result, _w, _rc = run({"pid": [100, 300, 301], "value": 10}, proc)
+    result, _w, _s = run({"pid": [100, 300, 301], "value": 10}, proc)
     assert result["failed"]
     assert result["msg"] == (
         "refusing to change oom_score_adj of 2 process(es) in kubelet-managed cgroups (kubepods): 300 (pause), "
@@ -299,24 +273,24 @@ def test_kubepods_are_refused(proc):
 
 
 def test_kubepods_with_force(proc):
-    result, warnings, _rc = run({"cgroup": "/kubepods", "value": 500, "force": True}, proc)
+    result, warnings, _s = run({"cgroup": "/kubepods", "value": 500, "force": True}, proc)
     assert [entry["pid"] for entry in result["processes"]] == [300, 301]
     assert warnings == ["changing oom_score_adj of 2 kubelet-managed process(es) because force=true"]
 
 
 def test_missing_pid(proc):
-    result, _w, _rc = run({"pid": [100, 4242], "value": 10}, proc)
+    result, _w, _s = run({"pid": [100, 4242], "value": 10}, proc)
     assert result["failed"]
     assert result["msg"] == "no process with pid 4242; set missing_ok=true to ignore pids that do not exist"
     assert read_adj(proc, 100) == 0
-    result, _w, _rc = run({"pid": [100, 4242], "value": 10, "missing_ok": True}, proc)
+    result, _w, _s = run({"pid": [100, 4242], "value": 10, "missing_ok": True}, proc)
     assert result["changed"] and result["missing"] == [4242]
 
 
 def test_empty_selection(proc):
-    result, _w, _rc = run({"name": "nginx", "value": 10}, proc)
+    result, _w, _s = run({"name": "nginx", "value": 10}, proc)
     assert result["failed"] and result["msg"].startswith("no process matches name=nginx; set missing_ok=true")
-    result, _w, _rc = run({"pattern": "nginx", "value": 10, "missing_ok": True}, proc)
+    result, _w, _s = run({"pattern": "nginx", "value": 10, "missing_ok": True}, proc)
     assert result["changed"] is False and result["processes"] == []
 
 
@@ -331,7 +305,7 @@ def gone_on(pids, real):
 
 def test_vanished_between_selection_and_write(proc):
     real = _live_oom_score.write_oom_score_adj
-    result, _w, _rc = run(
+    result, _w, _s = run(
         {"name": "postgres", "value": 7}, proc, patches=[(_live_oom_score, "write_oom_score_adj", gone_on({101}, real))]
     )
     assert not result.get("failed")
@@ -341,7 +315,7 @@ def test_vanished_between_selection_and_write(proc):
 
 def test_vanished_before_reading(proc):
     real = _live_oom_score.read_oom_score_adj
-    result, _w, _rc = run(
+    result, _w, _s = run(
         {"pid": [100, 102], "value": 7}, proc, patches=[(_live_oom_score, "read_oom_score_adj", gone_on({100}, real))]
     )
     assert result["vanished"] == [{"pid": 100, "comm": "postgres"}]
@@ -358,7 +332,7 @@ def test_directory_removed_between_selection_and_write(proc):
         os.rmdir(os.path.join(str(proc), "102"))
         real(self)
 
-    result, _w, _rc = run(
+    result, _w, _s = run(
         {"name": "postgres", "value": 7}, proc, patches=[(_live_oom_score.LiveScores, "commit", exit_then_commit)]
     )
     assert not result.get("failed"), result
@@ -368,7 +342,7 @@ def test_directory_removed_between_selection_and_write(proc):
 
 def test_zombie_is_vanished_not_changed(proc):
     add_process(proc, 500, "defunct", state="Z", cmdline=[])
-    result, _w, _rc = run({"pid": [500], "value": 300}, proc)
+    result, _w, _s = run({"pid": [500], "value": 300}, proc)
     assert not result.get("failed"), result
     assert result["changed"] is False
     assert result["processes"] == []
@@ -388,7 +362,7 @@ def test_process_turning_zombie_during_the_write_is_vanished(proc):
         with open(stat, "w") as handle:
             handle.write(text.replace(") S ", ") Z ", 1))
 
-    result, _w, _rc = run(
+    result, _w, _s = run(
         {"pid": [100], "value": 9}, proc, patches=[(_live_oom_score, "write_oom_score_adj", write_then_exit)]
     )
     assert result["vanished"] == [{"pid": 100, "comm": "postgres"}]
@@ -403,7 +377,7 @@ def test_a_failed_write_puts_back_what_was_already_changed(proc):
             raise OSError(errno.EIO, "Input/output error")
         real(pid, value, proc_root)
 
-    result, _w, _rc = run(
+    result, _w, _s = run(
         {"name": "postgres", "value": 5}, proc, patches=[(_live_oom_score, "write_oom_score_adj", fail_on_102)]
     )
     assert result["failed"]
@@ -416,7 +390,7 @@ def test_a_failed_write_puts_back_what_was_already_changed(proc):
 def test_lowering_to_the_inherited_floor_is_tried_without_cap_sys_resource(proc):
     for pid in (100, 102):
         (proc / str(pid) / "oom_score_adj").write_text("500\n")
-    result, _w, _rc = run({"pid": [100, 102], "value": 0}, proc, capabilities=NO_CAP)
+    result, _w, _s = run({"pid": [100, 102], "value": 0}, proc, capabilities=NO_CAP)
     assert not result.get("failed"), result
     assert [read_adj(proc, pid) for pid in (100, 102)] == [0, 0]
 
@@ -432,7 +406,7 @@ def test_a_refused_lowering_to_the_floor_puts_everything_back(proc, check_mode):
             raise OSError(errno.EACCES, "Permission denied")
         real(pid, value, proc_root)
 
-    result, _w, _rc = run(
+    result, _w, _s = run(
         {"pid": [100, 102], "value": 0},
         proc,
         check_mode=check_mode,
@@ -455,7 +429,7 @@ def test_unreadable(proc):
     def unreadable(pid, proc=None):
         raise OSError(errno.EIO, "Input/output error")
 
-    result, _w, _rc = run(
+    result, _w, _s = run(
         {"pid": [100], "value": 5}, proc, patches=[(_live_oom_score, "read_oom_score_adj", unreadable)]
     )
     assert (
@@ -476,7 +450,7 @@ NO_CAP_MESSAGE = (
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_lowering_without_cap_sys_resource_fails_before_any_write(proc, check_mode):
     # 101 is at -900 and would be raised (allowed); 100 and 102 would be lowered (refused): nothing is written
-    result, _w, _rc = run({"name": "postgres", "value": -5}, proc, check_mode=check_mode, capabilities=NO_CAP)
+    result, _w, _s = run({"name": "postgres", "value": -5}, proc, check_mode=check_mode, capabilities=NO_CAP)
     assert result["failed"]
     assert result["msg"] == NO_CAP_MESSAGE
     assert "become" not in result["msg"]
@@ -485,7 +459,7 @@ def test_lowering_without_cap_sys_resource_fails_before_any_write(proc, check_mo
 
 
 def test_lowering_without_cap_as_a_user_says_become(proc):
-    result, _w, _rc = run(
+    result, _w, _s = run(
         {"pid": [100], "value": -5},
         proc,
         capabilities=NO_CAP,
@@ -498,14 +472,14 @@ def test_lowering_without_cap_as_a_user_says_become(proc):
 
 
 def test_raising_and_equal_values_need_no_cap_sys_resource(proc):
-    result, _w, _rc = run({"pid": [100, 101], "value": 0}, proc, capabilities=NO_CAP)
+    result, _w, _s = run({"pid": [100, 101], "value": 0}, proc, capabilities=NO_CAP)
     assert not result.get("failed"), result
     assert entries(result) == [(100, "postgres", 0, 0), (101, "postgres", -900, 0)]
     assert read_adj(proc, 101) == 0
 
 
 def test_lowering_with_cap_sys_resource(proc):
-    result, _w, _rc = run({"pid": [100], "value": -5}, proc, capabilities=ALL_CAPS)
+    result, _w, _s = run({"pid": [100], "value": -5}, proc, capabilities=ALL_CAPS)
     assert result["changed"] and read_adj(proc, 100) == -5
 
 
@@ -522,7 +496,7 @@ def test_another_users_process_fails_before_any_write(proc):
     def access(path, mode):
         return False if path.endswith("/102/oom_score_adj") else real_access(path, mode)
 
-    result, _w, _rc = run(
+    result, _w, _s = run(
         {"name": "postgres", "value": 5},
         proc,
         patches=[(_live_oom_score.os, "access", access), (_live_oom_score.os, "geteuid", lambda: 1000)],
@@ -540,19 +514,18 @@ def test_another_users_process_fails_before_any_write(proc):
 
 def own_chain(proc, cgroup="/system.slice/app.service"):
     """Put this process and its parent into the fake /proc: python3 under a shell under ansible, in C(cgroup)."""
-    add_process(proc, 600, "sshd", ppid=1, cmdline=["sshd: /usr/sbin/sshd"], memory=cgroup, systemd=cgroup)
-    add_process(proc, os.getppid(), "sh", ppid=600, cmdline=["/bin/sh", "-c", "python3"], memory=cgroup, systemd=cgroup)
+    add_process(proc, 600, "sshd", ppid=1, cmdline=["sshd: /usr/sbin/sshd"], cgroup=cgroup)
+    add_process(proc, os.getppid(), "sh", ppid=600, cmdline=["/bin/sh", "-c", "python3"], cgroup=cgroup)
     add_process(
         proc,
         os.getpid(),
         "python3",
         ppid=os.getppid(),
         cmdline=["python3", "batch_worker"],
-        memory=cgroup,
-        systemd=cgroup,
+        cgroup=cgroup,
     )
-    add_process(proc, 700, "app", ppid=600, cmdline=["app"], memory=cgroup, systemd=cgroup)
-    add_process(proc, 701, "app-child", ppid=os.getpid(), cmdline=["app-child"], memory=cgroup, systemd=cgroup)
+    add_process(proc, 700, "app", ppid=600, cmdline=["app"], cgroup=cgroup)
+    add_process(proc, 701, "app-child", ppid=os.getpid(), cmdline=["app-child"], cgroup=cgroup)
 
 
 @pytest.mark.parametrize(
@@ -565,7 +538,7 @@ def own_chain(proc, cgroup="/system.slice/app.service"):
 )
 def test_children_never_reach_the_modules_own_process_chain(proc, selector):
     own_chain(proc)
-    result, warnings, _rc = run(dict(selector, children=True, value=300), proc)
+    result, warnings, _s = run(dict(selector, children=True, value=300), proc)
     assert not result.get("failed"), result
     # 701 is a child of this very process: a descendant, not part of the chain up, so it is changed
     assert sorted(entry["pid"] for entry in result["processes"]) == [700, 701]
@@ -583,20 +556,20 @@ def test_children_never_reach_the_modules_own_process_chain(proc, selector):
 def test_pattern_never_selects_the_module_or_its_parents(proc):
     add_process(proc, os.getppid(), "ansible", ppid=1, cmdline=["ansible", "-a", "pattern=batch_worker"])
     add_process(proc, os.getpid(), "python3", ppid=os.getppid(), cmdline=["python3", "batch_worker"])
-    result, warnings, _rc = run({"pattern": "batch_worker", "value": 800}, proc)
+    result, warnings, _s = run({"pattern": "batch_worker", "value": 800}, proc)
     assert [entry["pid"] for entry in result["processes"]] == [200, 201]
     assert [entry["pid"] for entry in result["excluded"]] == sorted([os.getpid(), os.getppid()])
     assert warnings == []  # matching ansible's own command line by text is expected, not worth a warning
-    result, _w, _rc = run({"name": "ansible", "value": 800, "missing_ok": True}, proc)
+    result, _w, _s = run({"name": "ansible", "value": 800, "missing_ok": True}, proc)
     assert result["processes"] == []
-    result, _w, _rc = run({"name": "ansible", "value": 800}, proc)
+    result, _w, _s = run({"name": "ansible", "value": 800}, proc)
     assert result["msg"].startswith("no process matches name=ansible (1 matching process(es) were left alone")
 
 
 def test_own_unit_with_persist_says_when_the_rest_gets_the_value(proc, tmp_path):
     own_chain(proc)
     args, _path = persist_args(tmp_path, unit="app.service", value=300)
-    result, _w, _rc = run(args, proc)
+    result, _w, _s = run(args, proc)
     assert result["restart_required"] is True
     chain = sorted([(600, "sshd"), (os.getppid(), "sh")])
     assert result["restart_reasons"] == [
@@ -614,14 +587,14 @@ def test_pattern_sees_only_the_first_4096_bytes(proc):
     filler = "java " * 130000  # 650 KB
     add_process(proc, 800, "java", cmdline=["/usr/bin/java", filler, "-Xmx512m"])
     add_process(proc, 801, "java", cmdline=["/usr/bin/java", "-Xmx512m", filler])
-    result, _w, _rc = run({"pattern": "java.*-Xmx", "value": 10}, proc, check_mode=True)
+    result, _w, _s = run({"pattern": "java.*-Xmx", "value": 10}, proc, check_mode=True)
     assert not result.get("failed"), result
     assert [entry["pid"] for entry in result["processes"]] == [801]
 
 
 def test_pattern_that_backtracks_forever_ends_at_the_budget(proc):
     add_process(proc, 802, "evil", cmdline=["evil", "a" * 28 + "!"])
-    result, _w, _rc = run({"pattern": "(a+)+$", "value": 10}, proc, patches=[(oom_score_adj, "SELECTION_BUDGET", 0.5)])
+    result, _w, _s = run({"pattern": "(a+)+$", "value": 10}, proc, patches=[(oom_score_adj, "SELECTION_BUDGET", 0.5)])
     assert result["failed"]
     assert result["msg"] == (
         "pattern '(a+)+$' did not finish within 0.5 s over the command lines of this host's processes (each cut to "
@@ -646,7 +619,7 @@ def test_a_second_run_waits_for_the_lock_then_fails_naming_the_holder(proc, lock
     holder = HostLock(lock_path, timeout=0)
     assert holder.acquire()
     try:
-        result, _w, _rc = run({"pid": [100], "value": 5, "lock_timeout": 0}, proc)
+        result, _w, _s = run({"pid": [100], "value": 5, "lock_timeout": 0}, proc)
     finally:
         holder.release()
     assert result["failed"]
@@ -656,12 +629,12 @@ def test_a_second_run_waits_for_the_lock_then_fails_naming_the_holder(proc, lock
         "raise lock_timeout" % lock_path
     )
     assert read_adj(proc, 100) == 0
-    result, _w, _rc = run({"pid": [100], "value": 5, "lock_timeout": 0}, proc)  # released: runs
+    result, _w, _s = run({"pid": [100], "value": 5, "lock_timeout": 0}, proc)  # released: runs
     assert result["changed"] and read_adj(proc, 100) == 5
 
 
 def test_lock_is_released_after_a_failure(proc, lock_path):
-    result, _w, _rc = run({"pid": [4242], "value": 5}, proc)
+    result, _w, _s = run({"pid": [4242], "value": 5}, proc)
     assert result["failed"]
     other = HostLock(lock_path, timeout=0)
     assert other.acquire()
@@ -670,7 +643,7 @@ def test_lock_is_released_after_a_failure(proc, lock_path):
 
 def test_without_access_to_the_lock_file_the_run_goes_on(proc, monkeypatch, tmp_path):
     monkeypatch.setattr(_host_lock, "LOCK_PATH", str(tmp_path / "no-such-dir" / "oomguard.lock"))
-    result, _w, _rc = run({"pid": [100], "value": 5}, proc)
+    result, _w, _s = run({"pid": [100], "value": 5}, proc)
     assert result["changed"]
 
 
@@ -732,7 +705,7 @@ def test_validation_errors(proc, tmp_path, args, message):
     args = dict(args)
     args.setdefault("unit_dir", str(tmp_path / "system"))
     (tmp_path / "system").mkdir()
-    result, _w, _rc = run(args, proc)
+    result, _w, _s = run(args, proc)
     assert result["failed"], result
     assert message in result["msg"]
     assert [read_adj(proc, pid) for pid in (100, 101, 102, 200)] == [0, -900, 0, 0]
@@ -740,7 +713,7 @@ def test_validation_errors(proc, tmp_path, args, message):
 
 
 def test_unkillable_needs_allow(proc):
-    result, _w, _rc = run({"pid": [100], "value": -1000, "allow_unkillable": True}, proc)
+    result, _w, _s = run({"pid": [100], "value": -1000, "allow_unkillable": True}, proc)
     assert result["changed"] and read_adj(proc, 100) == -1000
 
 
@@ -765,7 +738,7 @@ DROPIN = (
 
 def test_persist_writes_dropin(proc, tmp_path):
     args, path = persist_args(tmp_path)
-    result, _w, _rc = run(args, proc)
+    result, _w, _s = run(args, proc)
     assert result["changed"] is True
     assert path.read_text() == DROPIN == render_score_dropin("postgresql.service", "service", -900)
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"
@@ -774,7 +747,7 @@ def test_persist_writes_dropin(proc, tmp_path):
     assert result["restart_required"] is False and result["restart_reasons"] == []
     assert result["reload_required"] is True and result["applied"] is False
     assert [read_adj(proc, pid) for pid in (100, 101, 102)] == [-900, -900, -900]
-    result, _w, _rc = run(args, proc)
+    result, _w, _s = run(args, proc)
     assert result["changed"] is False and result["reload_required"] is False
 
 
@@ -782,21 +755,21 @@ def test_persist_dropin_only_changes(proc, tmp_path):
     args, path = persist_args(tmp_path)
     run(args, proc)
     path.unlink()
-    result, _w, _rc = run(args, proc)
+    result, _w, _s = run(args, proc)
     assert result["changed"] is True and path.exists()
     assert all(entry["before"] == entry["after"] for entry in result["processes"])
 
 
 def test_persist_stopped_unit_with_missing_ok(proc, tmp_path):
     args, path = persist_args(tmp_path, unit="stopped.service", missing_ok=True)
-    result, _w, _rc = run(args, proc)
+    result, _w, _s = run(args, proc)
     assert result["changed"] and result["processes"] == []
     assert path.exists()
 
 
 def test_persist_check_mode_and_diff(proc, tmp_path):
     args, path = persist_args(tmp_path)
-    result, _w, _rc = run(args, proc, check_mode=True, diff=True)
+    result, _w, _s = run(args, proc, check_mode=True, diff=True)
     assert result["changed"] is True and not path.exists()
     assert isinstance(result["diff"], list) and len(result["diff"]) == 2
     assert result["diff"][0]["before_header"] == "oom_score_adj (before)"
@@ -813,7 +786,7 @@ def test_persist_refuses_foreign_dropin(proc, tmp_path):
     args, path = persist_args(tmp_path)
     path.parent.mkdir()
     path.write_text("[Service]\nOOMScoreAdjust=5\n")
-    result, _w, _rc = run(args, proc)
+    result, _w, _s = run(args, proc)
     assert result["failed"] and "is not managed by oomguard.memory" in result["msg"]
     assert path.read_text() == "[Service]\nOOMScoreAdjust=5\n"
     assert read_adj(proc, 100) == 0  # checked before the processes were changed
@@ -821,7 +794,7 @@ def test_persist_refuses_foreign_dropin(proc, tmp_path):
 
 def test_persist_fails_before_the_dropin_when_lowering_is_refused(proc, tmp_path):
     args, path = persist_args(tmp_path)
-    result, _w, _rc = run(args, proc, capabilities=NO_CAP)
+    result, _w, _s = run(args, proc, capabilities=NO_CAP)
     assert result["failed"] and "needs CAP_SYS_RESOURCE" in result["msg"]
     assert not path.parent.exists()
 
@@ -829,64 +802,37 @@ def test_persist_fails_before_the_dropin_when_lowering_is_refused(proc, tmp_path
 # -- apply: daemon-reload, the same rule as systemd_memory's ---------------------------------------------------------
 
 
-class FakeSystemctl:
-    def __init__(self, need_reload="no", oom_score_adjust=None, reload_rc=0):
-        self.need_reload = need_reload
-        self.oom_score_adjust = oom_score_adjust
-        self.reload_rc = reload_rc
-        self.calls = []
-        self.value = "0"
-
-    def __call__(self, argv, **kwargs):
-        self.calls.append(list(argv))
-        if argv[1:] == ["daemon-reload"]:
-            if self.reload_rc:
-                return self.reload_rc, "", "Failed to reload daemon: Access denied"
-            self.need_reload = "no"
-            return 0, "", ""
-        unit = argv[-1]
-        properties = argv[argv.index("-p") + 1].split(",")
-        values = {
-            "Id": unit,
-            "LoadState": "loaded",
-            "ActiveState": "active",
-            "ControlGroup": "/system.slice/" + unit,
-            "NeedDaemonReload": self.need_reload,
-            "OOMScoreAdjust": self.oom_score_adjust or self.value,
-        }
-        return 0, "".join("%s=%s\n" % (name, values.get(name, "")) for name in properties), ""
-
-
 def reloads(systemctl):
     return systemctl.calls.count(["/usr/bin/systemctl", "daemon-reload"])
 
 
 def test_apply_reloads_when_the_dropin_changed(proc, tmp_path):
-    systemctl = FakeSystemctl()
+    systemctl = UnitSystemctl(unit_dir=tmp_path / "system")
     args, _path = persist_args(tmp_path, apply=True)
-    result, warnings, _rc = run(args, proc, booted=True, run_command=mock.Mock(side_effect=systemctl))
+    result, warnings, _s = run(args, proc, booted=True, systemctl=systemctl)
     assert result["applied"] is True and result["reload_required"] is False and result["changed"] is True
     assert reloads(systemctl) == 1
-    systemctl.oom_score_adjust = "-900"
-    result, warnings, _rc = run(args, proc, booted=True, run_command=mock.Mock(side_effect=systemctl))
+    systemctl.overrides["OOMScoreAdjust"] = "-900"
+    result, warnings, _s = run(args, proc, booted=True, systemctl=systemctl)
     assert result["changed"] is False and result["applied"] is False
     assert reloads(systemctl) == 1 and warnings == []
     systemctl.need_reload = "yes"  # someone else changed a unit file
-    result, _w, _rc = run(args, proc, booted=True, run_command=mock.Mock(side_effect=systemctl))
+    result, _w, _s = run(args, proc, booted=True, systemctl=systemctl)
     assert result["changed"] is True and result["applied"] is True and reloads(systemctl) == 2
 
 
 def test_apply_check_mode_does_not_reload(proc, tmp_path):
-    systemctl = FakeSystemctl()
+    systemctl = UnitSystemctl(unit_dir=tmp_path / "system")
     args, path = persist_args(tmp_path, apply=True)
-    result, _w, _rc = run(args, proc, booted=True, check_mode=True, run_command=mock.Mock(side_effect=systemctl))
+    result, _w, _s = run(args, proc, booted=True, check_mode=True, systemctl=systemctl)
     assert result["applied"] is True and reloads(systemctl) == 0 and not path.exists()
 
 
 def test_apply_warns_when_a_dropin_with_higher_precedence_wins(proc, tmp_path):
-    systemctl = FakeSystemctl(oom_score_adjust="100")
+    systemctl = UnitSystemctl(unit_dir=tmp_path / "system")
+    systemctl.overrides["OOMScoreAdjust"] = "100"
     args, path = persist_args(tmp_path, apply=True)
-    _result, warnings, _rc = run(args, proc, booted=True, run_command=mock.Mock(side_effect=systemctl))
+    _result, warnings, _s = run(args, proc, booted=True, systemctl=systemctl)
     assert warnings == [
         "postgresql.service: systemd reports OOMScoreAdjust=100 but %s sets -900; a drop-in with higher precedence "
         "overrides it" % path
@@ -894,9 +840,9 @@ def test_apply_warns_when_a_dropin_with_higher_precedence_wins(proc, tmp_path):
 
 
 def test_apply_reload_failure(proc, tmp_path):
-    systemctl = FakeSystemctl(reload_rc=1)
+    systemctl = UnitSystemctl(failures={"daemon-reload": (1, "", "Failed to reload daemon: Access denied")})
     args, path = persist_args(tmp_path, apply=True)
-    result, _w, _rc = run(args, proc, booted=True, run_command=mock.Mock(side_effect=systemctl))
+    result, _w, _s = run(args, proc, booted=True, systemctl=systemctl)
     assert result["failed"]
     assert result["msg"] == (
         "systemctl daemon-reload failed after writing %s: Failed to reload daemon: Access denied" % path
@@ -905,13 +851,13 @@ def test_apply_reload_failure(proc, tmp_path):
 
 def test_apply_without_systemd_warns(proc, tmp_path):
     args, _path = persist_args(tmp_path, apply=True)
-    result, warnings, run_command = run(args, proc, booted=False)
+    result, warnings, systemctl = run(args, proc, booted=False)
     assert result["changed"] and result["applied"] is False and result["reload_required"] is True
     assert warnings == [
         "apply=true: systemd is not running on this host (or systemctl is missing), so the drop-in for "
         "postgresql.service takes effect when systemd next starts"
     ]
-    run_command.assert_not_called()
+    assert systemctl.calls == []
 
 
 def test_main(proc):
@@ -922,14 +868,14 @@ def test_main(proc):
         time.sleep(30)
         os._exit(0)
     try:
-        with patch_module_args({"pid": [child], "value": current, "missing_ok": True}), mock.patch.object(
-            AnsibleModule, "exit_json", side_effect=ExitJson
-        ) as exit_json, mock.patch.object(_host_lock, "LOCK_PATH", str(proc / "lock")), pytest.raises(ExitJson):
-            oom_score_adj.main()
+        result, _w = run_module(
+            oom_score_adj.main,
+            {"pid": [child], "value": current, "missing_ok": True},
+            patches=[(_host_lock, "LOCK_PATH", str(proc / "lock"))],
+        )
     finally:
         os.kill(child, 9)
         os.waitpid(child, 0)
-    result = exit_json.call_args.kwargs
     assert result["processes"] == [
         {"pid": child, "comm": result["processes"][0]["comm"], "before": current, "after": current}
     ]

@@ -8,93 +8,45 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 from unittest import mock
 
 import pytest
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
+from fakeproc import add_process, read_adj
+from harness import FakeSystemctl, run_module, task_entry
 
-from ansible_collections.oomguard.memory.plugins.module_utils import _host_lock, _live_oom_score, _process_select
+from ansible_collections.oomguard.memory.plugins.module_utils import _live_oom_score, _process_select
 from ansible_collections.oomguard.memory.plugins.module_utils._dropin import parse_dropin
-from ansible_collections.oomguard.memory.plugins.module_utils._sizes import parse_size
 from ansible_collections.oomguard.memory.plugins.modules import systemd_memory
 from ansible_collections.oomguard.memory.plugins.modules.systemd_memory import SystemdMemory, build_module
 
 GiB = 1024**3
 MEMTOTAL = 16 * GiB
-SIZE_PROPERTIES = ("MemoryMax", "MemoryHigh", "MemoryLow", "MemoryMin", "MemorySwapMax")
+DEFAULTS = {
+    "MemoryMax": "infinity",
+    "MemoryHigh": "infinity",
+    "MemoryLow": "0",
+    "MemoryMin": "0",
+    "OOMScoreAdjust": "0",
+    "OOMPolicy": "stop",
+}
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-class FakeSystemd:
-    """Answers systemctl like a systemd that reads the drop-ins of unit_dir on daemon-reload."""
+class FakeSystemd(FakeSystemctl):
+    """A systemd that loads every unit and reads the drop-ins of unit_dir on daemon-reload (harness.FakeSystemctl);
+    systemd-oomd.service is C(oomd) (its ActiveState, or None: not installed)."""
 
     def __init__(self, unit_dir, version="252", loaded=True, oomd="active", reload_rc=0):
-        self.unit_dir = unit_dir
-        self.version = version
+        failures = {"daemon-reload": (reload_rc, "", "Failed to reload daemon: Access denied")} if reload_rc else None
+        super().__init__(version=version, unit_dir=unit_dir, missing="", failures=failures)
         self.loaded = loaded
         self.oomd = oomd
-        self.reload_rc = reload_rc
-        self.need_reload = "no"
-        self.overrides = {}
-        self.calls = []
-        self.reloaded = {}
 
-    def _values(self, unit):
-        values = {
-            "MemoryMax": "infinity",
-            "MemoryHigh": "infinity",
-            "MemoryLow": "0",
-            "MemoryMin": "0",
-            "OOMScoreAdjust": "0",
-            "OOMPolicy": "stop",
-        }
-        for name, value in self.reloaded.get(unit, {}).items():
-            if name in SIZE_PROPERTIES and value != "infinity" and not value.endswith("%"):
-                value = str(parse_size(value))
-            values[name] = value
-        values.update(self.overrides)
-        return values
-
-    def __call__(self, argv, **kwargs):
-        self.calls.append(list(argv))
-        if argv[1:] == ["--version"]:
-            return 0, "systemd %s (%s.1-1)\n+PAM +AUDIT\n" % (self.version, self.version), ""
-        if argv[1:] == ["daemon-reload"]:
-            if self.reload_rc:
-                return self.reload_rc, "", "Failed to reload daemon: Access denied"
-            self.reloaded = {}
-            for entry in os.listdir(self.unit_dir):
-                directory = os.path.join(self.unit_dir, entry)
-                for name in sorted(os.listdir(directory)) if entry.endswith(".d") else ():
-                    if name.endswith(".conf"):
-                        with open(os.path.join(directory, name)) as handle:
-                            self.reloaded.setdefault(entry[:-2], {}).update(parse_dropin(handle.read()))
-            self.need_reload = "no"
-            return 0, "", ""
-        if argv[1] == "show":
-            properties = argv[argv.index("-p") + 1].split(",")
-            unit = argv[-1]
-            if unit == "systemd-oomd.service":
-                if self.oomd is None:
-                    return 0, "Id=systemd-oomd.service\nLoadState=not-found\nActiveState=inactive\n", ""
-                return 0, "Id=%s\nLoadState=loaded\nActiveState=%s\n" % (unit, self.oomd), ""
-            if not self.loaded:
-                return 0, "Id=%s\nLoadState=not-found\nActiveState=inactive\n" % unit, ""
-            values = self._values(unit)
-            values.update(
-                {"Id": unit, "LoadState": "loaded", "ActiveState": "active", "NeedDaemonReload": self.need_reload}
-            )
-            return 0, "".join("%s=%s\n" % (name, values.get(name, "")) for name in properties), ""
-        raise AssertionError("unexpected command %r" % (argv,))
+    def properties(self, unit):
+        if unit == "systemd-oomd.service":
+            return None if self.oomd is None else {"LoadState": "loaded", "ActiveState": self.oomd}
+        if not self.loaded:
+            return None
+        return dict(DEFAULTS, LoadState="loaded", ActiveState="active")
 
 
 @pytest.fixture
@@ -119,52 +71,25 @@ def host(tmp_path):
     }
 
 
-@pytest.fixture(autouse=True)
-def lock_path(tmp_path, monkeypatch):
-    """Every run locks a lock file of its own test, never the host's /run/oomguard.lock."""
-    path = str(tmp_path / "oomguard.lock")
-    monkeypatch.setattr(_host_lock, "LOCK_PATH", path)
-    return path
-
-
 def run(args, unit_dir, host, systemd=None, check_mode=False, diff=False):
-    """Run the module; return (result dict, warnings, systemd). Failures come back with failed=True."""
+    """Run the module (harness.run_module); return (result dict, warnings, systemd)."""
     systemd = systemd or FakeSystemd(str(unit_dir))
-    module_args = {"unit_dir": str(unit_dir)}
-    module_args.update(args)
-    module_args["_ansible_check_mode"] = check_mode
-    module_args["_ansible_diff"] = diff
-    warnings = []
-
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs.update(msg=msg, failed=True)
-        raise FailJson(kwargs)
-
-    with patch_module_args(module_args), mock.patch.multiple(
-        AnsibleModule,
-        exit_json=exit_json,
-        fail_json=fail_json,
-        warn=lambda self, message: warnings.append(message),
-        get_bin_path=mock.Mock(return_value=host["systemctl"]),
-        run_command=mock.Mock(side_effect=systemd),
-    ), mock.patch.object(systemd_memory, "systemd_booted", return_value=host["booted"]), mock.patch.object(
-        _process_select, "systemd_booted", return_value=host["booted"]
-    ), mock.patch.object(systemd_memory, "cgroup_version", return_value=host["cgroup"]), mock.patch.object(
-        systemd_memory, "read_memtotal", return_value=host["memtotal"]
-    ), mock.patch.object(systemd_memory, "unified_mount", return_value=host.get("unified")), mock.patch.object(
-        _live_oom_score, "has_capability", return_value=host["can_lower"]
-    ):
-        try:
-            module = build_module()
-            task = SystemdMemory(module, proc=host["proc"])
-            task.run()
-            module.exit_json(**task.result)
-        except (ExitJson, FailJson) as exc:
-            return exc.args[0], warnings, systemd
-    raise AssertionError("the module neither exited nor failed")
+    result, warnings = run_module(
+        task_entry(build_module, SystemdMemory, proc=host["proc"]),
+        {"unit_dir": str(unit_dir), **args},
+        check_mode=check_mode,
+        diff=diff,
+        commands={"systemctl": systemd if host["systemctl"] else None},
+        patches=[
+            (systemd_memory, "systemd_booted", lambda: host["booted"]),
+            (_process_select, "systemd_booted", lambda: host["booted"]),
+            (systemd_memory, "cgroup_version", lambda: host["cgroup"]),
+            (systemd_memory, "read_memtotal", lambda: host["memtotal"]),
+            (systemd_memory, "unified_mount", lambda: host.get("unified")),
+            (_live_oom_score, "has_capability", lambda *_args: host["can_lower"]),
+        ],
+    )
+    return result, warnings, systemd
 
 
 def dropin_file(unit_dir, unit="app.service", name="50-oomguard-memory.conf"):
@@ -339,13 +264,19 @@ def test_oom_score_adjust_alone_writes_no_memory_dropin(unit_dir, host):
     assert os.listdir(str(score_file(unit_dir).parent)) == ["50-oomguard-oom-score-adj.conf"]
 
 
-def test_old_memory_dropin_with_oom_score_adjust_moves_without_a_restart(unit_dir, host):
+def old_memory_dropin(unit_dir):
+    """db.service's memory drop-in as it was when it also held OOMScoreAdjust=; returns its path."""
     path = dropin_file(unit_dir, "db.service")
     path.parent.mkdir()
     path.write_text(
         "# Managed by Ansible (oomguard.memory.systemd_memory). Local changes will be overwritten.\n"
         "[Service]\nMemoryLow=1G\nOOMScoreAdjust=-900\n"
     )
+    return path
+
+
+def test_old_memory_dropin_with_oom_score_adjust_moves_without_a_restart(unit_dir, host):
+    path = old_memory_dropin(unit_dir)
     result, warnings, _s = run({"unit": "db.service", "oom_score_adjust": -900, "memory_low": "1G"}, unit_dir, host)
     assert result["changed"] is True and result["restart_required"] is False and warnings == []
     assert parse_dropin(path.read_text()) == {"MemoryLow": "1G"}
@@ -353,12 +284,7 @@ def test_old_memory_dropin_with_oom_score_adjust_moves_without_a_restart(unit_di
 
 
 def test_old_memory_dropin_with_oom_score_adjust_is_not_dropped_silently(unit_dir, host):
-    path = dropin_file(unit_dir, "db.service")
-    path.parent.mkdir()
-    path.write_text(
-        "# Managed by Ansible (oomguard.memory.systemd_memory). Local changes will be overwritten.\n"
-        "[Service]\nMemoryLow=1G\nOOMScoreAdjust=-900\n"
-    )
+    path = old_memory_dropin(unit_dir)
     result, warnings, _s = run({"unit": "db.service", "memory_low": "1G"}, unit_dir, host)
     assert warnings == [
         "removed OOMScoreAdjust=-900 from %s: OOMScoreAdjust= now has its own drop-in, "
@@ -834,8 +760,8 @@ def test_apply_cgroup_check_mode_reports_but_does_not_write(unit_dir, tmp_path, 
 class SlicedSystemd(FakeSystemd):
     """app.service in system.slice (DefaultMemoryLow=256M) in -.slice."""
 
-    def _values(self, unit):
-        values = super()._values(unit)
+    def properties(self, unit):
+        values = super().properties(unit)
         if unit == "system.slice":
             values.update(Slice="-.slice", DefaultMemoryLow=str(256 * 1024**2), DefaultMemoryMin="0")
         elif unit == "-.slice":
@@ -869,21 +795,17 @@ def test_apply_cgroup_of_a_unit_that_does_not_run_is_left_alone(unit_dir, tmp_pa
 
 
 def test_main_runs_and_sets_locale(unit_dir, host):
-    args = dict(ARGS, unit_dir=str(unit_dir))
-    with patch_module_args(args), mock.patch.object(
-        AnsibleModule, "exit_json", side_effect=ExitJson
-    ) as exit_json, mock.patch.object(AnsibleModule, "get_bin_path", return_value=None), mock.patch.object(
-        systemd_memory, "systemd_booted", return_value=False
-    ), pytest.raises(ExitJson):
-        systemd_memory.main()
-    assert exit_json.call_args.kwargs["changed"] is True
+    result, _w = run_module(
+        systemd_memory.main,
+        dict(ARGS, unit_dir=str(unit_dir)),
+        commands={"systemctl": None},
+        patches=[(systemd_memory, "systemd_booted", lambda: False)],
+    )
+    assert result["changed"] is True
 
 
 # -- OOMScoreAdjust= with apply=true: the running processes too (the code of oom_score_adj) -------------------------
 
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "module_utils"))
-from fakeproc import add_process, read_adj  # noqa: E402
 
 DB_CGROUP = "/system.slice/db.service"
 
@@ -891,11 +813,11 @@ DB_CGROUP = "/system.slice/db.service"
 def db_processes(host):
     proc = host["proc"]
     add_process(proc, 1, "systemd", ppid=0, cmdline=["/sbin/init"])
-    add_process(proc, 100, "postgres", memory=DB_CGROUP, systemd=DB_CGROUP)
-    add_process(proc, 101, "postgres", ppid=100, adj=-900, memory=DB_CGROUP, systemd=DB_CGROUP)
-    add_process(proc, 102, "postgres", ppid=100, memory=DB_CGROUP + "/sub", systemd=DB_CGROUP + "/sub")
-    add_process(proc, 103, "postgres", ppid=100, state="Z", memory=DB_CGROUP, systemd=DB_CGROUP)
-    add_process(proc, 200, "other", memory="/system.slice/other.service", systemd="/system.slice/other.service")
+    add_process(proc, 100, "postgres", cgroup=DB_CGROUP)
+    add_process(proc, 101, "postgres", ppid=100, adj=-900, cgroup=DB_CGROUP)
+    add_process(proc, 102, "postgres", ppid=100, cgroup=DB_CGROUP + "/sub")
+    add_process(proc, 103, "postgres", ppid=100, state="Z", cgroup=DB_CGROUP)
+    add_process(proc, 200, "other", cgroup="/system.slice/other.service")
 
 
 def db_systemd(unit_dir):
@@ -974,8 +896,8 @@ def test_apply_without_systemd_finds_the_processes_by_cgroup_path(unit_dir, host
 
 def test_apply_leaves_the_modules_own_processes_alone(unit_dir, host):
     db_processes(host)
-    add_process(host["proc"], os.getppid(), "sshd", ppid=1, memory=DB_CGROUP, systemd=DB_CGROUP)
-    add_process(host["proc"], os.getpid(), "python3", ppid=os.getppid(), memory=DB_CGROUP, systemd=DB_CGROUP)
+    add_process(host["proc"], os.getppid(), "sshd", ppid=1, cgroup=DB_CGROUP)
+    add_process(host["proc"], os.getpid(), "python3", ppid=os.getppid(), cgroup=DB_CGROUP)
     result, warnings, _s = run(
         {"unit": "db.service", "oom_score_adjust": 300, "apply": True}, unit_dir, host, db_systemd(unit_dir)
     )

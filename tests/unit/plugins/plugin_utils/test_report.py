@@ -9,10 +9,13 @@ from __future__ import annotations
 import copy
 import datetime
 import json
+import sys
+from pathlib import Path
 
 import pytest
-from conftest import GENERATED, fleet_inputs, host_entry, load_facts, report_of
+from conftest import FIXTURES, GENERATED, fleet_inputs, host_entry, load_facts, report_of
 
+from ansible_collections.oomguard.memory.plugins.modules import oom_facts
 from ansible_collections.oomguard.memory.plugins.plugin_utils._report import (
     SCHEMA_VERSION,
     HostInput,
@@ -21,6 +24,11 @@ from ansible_collections.oomguard.memory.plugins.plugin_utils._report import (
     snapshots_from_report,
 )
 from ansible_collections.oomguard.memory.plugins.plugin_utils._report_inputs import host_inputs, load_history
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "modules"))
+from return_docs import check_result
+
+FACTS = FIXTURES.parent / "facts"
 
 
 def test_fleet_counts():
@@ -125,51 +133,65 @@ def test_peak_sources_and_confidence():
     assert {s["source"] for s in host["peak"]["sources"]} == {"current", "MemoryPeak", "VmHWM", "victims_rss"}
 
 
-# a 1.0 oom_facts result, as the module in this branch returns it (see _adapt_pre_1_1)
-FACTS_1_0 = {
-    "cgroup_version": "hybrid",
-    "counters": {"cgroups": {}, "vmstat_oom_kill": 2},
-    "kill_count": 1,
-    "kill_count_by_killer": {"earlyoom": 0, "kernel": 1, "systemd-oomd": 0},
-    "kills": [
-        {
-            "killer": "kernel",
-            "kind": "memcg",
-            "pid": 4242,
-            "comm": "oomguard-hog",
-            "unit": None,
-            "task_memcg": "/oomguard-test-1",
-            "oom_memcg": "/oomguard-test-1",
-            "anon_rss_kb": 60000,
-            "file_rss_kb": 100,
-            "shmem_rss_kb": 0,
-            "oom_score_adj": 321,
-            "timestamp": "2026-11-30T10:00:00+00:00",
-        }
-    ],
-    "kills_missing_from_logs": None,
-    "memory": {"MemTotal": 24684084, "MemAvailable": 23803936, "SwapTotal": 0, "SwapFree": 0},
-    "oom_panics": [],
-    "pressure": None,
-    "processes": [],
-    "since": None,
-    "sources": {"kmsg": {"detail": "", "kills": 1, "status": "ok"}, "journal": {"status": "absent", "kills": None}},
-    "sources_unavailable": ["journal"],
-    "sysctl": {"vm.panic_on_oom": 0, "kernel.panic": 1},
-    "systemd_running": False,
-    "units": {},
-    "userspace_killers": {},
-}
+# the facts contract
 
 
-def test_pre_1_1_facts_are_adapted_until_the_contract_lands(schema_validator):
-    report = report_of(HostInput("localhost", copy.deepcopy(FACTS_1_0)))
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("facts-*.json")), ids=lambda path: path.name)
+def test_the_synthetic_facts_are_what_oom_facts_returns(path):
+    """The report's synthetic hosts hold every key oom_facts' RETURN documents, and nothing else, with its types."""
+    oom = json.loads(path.read_text())
+    assert oom["facts_version"] == oom_facts.FACTS_VERSION
+    assert check_result(oom_facts.RETURN, {"ansible_facts": {"oom": oom}}) == []
+
+
+@pytest.mark.parametrize("path", sorted(FACTS.glob("*.json")), ids=lambda path: path.name)
+def test_recorded_oom_facts_results_make_a_valid_report(path, schema_validator):
+    """Results of the real oom_facts (recorded by its tests) read as they landed: counts as the facts give them."""
+    result = json.loads(path.read_text())
+    oom = result["ansible_facts"]["oom"]
+    host = report_of(HostInput("h", copy.deepcopy(oom)))["hosts"][0]
+    assert host["status"] == "ok" and host["facts_version"] == oom["facts_version"]
+    assert host["kills"]["total"] == oom["kill_count"]
+    assert host["kills"]["host_scope"] == oom["host_scope_kill_count"]
+    assert host["kills"]["untrusted"] == oom["untrusted_records"]
+    by_kind = oom["kill_count_by_kind"]
+    assert host["kills"]["global"] == by_kind["global"] + by_kind["allocating_task"]
+    assert host["kills"]["memcg"] == by_kind["memcg"]
+    assert host["kills"]["systemd-oomd"] == by_kind["systemd-oomd"]
+    assert host["kills"]["earlyoom"] == by_kind["earlyoom"]
+    assert [v["pid"] for v in host["victims"]] == [k["pid"] for k in reversed(oom["kills"]) if k["scope"] == "local"][
+        : len(host["victims"])
+    ]
+    assert host["memory_history"]["available"] == oom["memory_history"]["available"]
+    assert schema_validator.is_valid(json.loads(json.dumps(report_of(HostInput("h", oom)))))
+
+
+def test_the_gce_metadata_of_the_facts_names_the_machine():
+    result = json.loads((FACTS / "fake-gce-vm.json").read_text())
+    host = host_entry("web-1", result["ansible_facts"]["oom"])
+    gce = result["ansible_facts"]["oom"]["host"]["gce"]
+    assert host["machine"]["source"] == "gce_metadata"
+    assert (host["machine"]["type"], host["machine"]["zone"]) == (gce["machine_type"], gce["zone"])
+    assert (host["machine"]["vcpus"], host["machine"]["memory_mib"]) == (2, 4096)
+
+
+@pytest.mark.parametrize("version", ["1.0", None, "2.0", "1", "x.y", 1.1])
+def test_facts_of_another_contract_are_no_data_never_zero_kills(version):
+    oom = load_facts("global-oom")
+    oom["facts_version"] = version
+    if version is None:
+        del oom["facts_version"]
+    report = report_of(HostInput("old-cache", oom))
     host = report["hosts"][0]
-    assert host["status"] == "ok" and host["facts_version"] == "1.0"
-    assert host["kills"]["memcg"] == 1 and host["victims"][0]["comm"] == "oomguard-hog"
-    assert host["victims"][0]["rss_kb"] == 60100 and host["victims"][0]["cgroup"] == "/oomguard-test-1"
-    assert host["pressure"]["available"] is False and host["kills"]["missing_known"] is False
-    assert schema_validator.is_valid(json.loads(json.dumps(report)))
+    assert host["status"] == "no_data"
+    assert host["no_data_reason"].startswith(f"oom_facts facts_version {version!r}: the report reads 1.1")
+    assert report["summary"]["hosts_without_kills"] == 0 and report["summary"]["hosts_no_data"] == 1
+
+
+def test_a_later_minor_version_of_the_facts_is_read():
+    oom = load_facts("global-oom")
+    oom["facts_version"] = "1.12"
+    assert host_entry("web-1", oom)["kills"]["global"] == 3
 
 
 # partial reports

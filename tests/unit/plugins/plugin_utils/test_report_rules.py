@@ -6,8 +6,18 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 from conftest import finding_of, host_entry, load_facts
+
+from ansible_collections.oomguard.memory.plugins.module_utils._host import read_pressure
+from ansible_collections.oomguard.memory.plugins.module_utils._sysstat import empty_history
+from ansible_collections.oomguard.memory.plugins.plugin_utils._policy import resolve_policy
+
+PROTECT_DEFAULTS = Path(__file__).resolve().parents[4] / "roles" / "oom_protect" / "defaults" / "main.yml"
 
 GKE = {"labels": {"goog-gke-node": "", "goog-k8s-cluster-name": "prod", "goog-k8s-node-pool-name": "pool-1"}}
 
@@ -17,9 +27,11 @@ def status(oom, rule, inventory=None, **kwargs):
     return finding["status"], finding
 
 
-def quiet():
+def quiet(history_days=8):
+    """The quiet host without sysstat history: what oom_facts returns when it has none (or was not asked)."""
     oom = load_facts("quiet-oversized")
-    oom["memory_history"] = {"available": False}
+    reason = "sysstat is not installed (no sadf command)" if history_days else "not gathered (memory_history_days is 0)"
+    oom["memory_history"] = empty_history(history_days, reason)
     return oom
 
 
@@ -137,11 +149,64 @@ def test_err004_fails_for_a_listed_unit_with_an_oom_protect_snippet():
     state, finding = status(load_facts("global-oom"), "oom/ERR/004")
     assert state == "FAIL"
     assert "sshd (ssh.service, listed in oom_report_critical_units)" in finding["message"]
-    assert finding["snippet"].splitlines()[1:] == [
+    assert finding["snippet"].splitlines() == [
+        "# oom_protect policy (group_vars or the play's vars); preview the next victims first:",
+        "#   ansible-playbook -i INVENTORY playbooks/protect.yml --check --diff --limit h",
         "oom_protect_services:",
-        "  - name: 'ssh.service'",
+        '  - name: "ssh.service"',
         "    class: critical",
     ]
+
+
+def protect_plan(oom, snippet):
+    """The oom_protect role's own resolution of a snippet's policy against the host's facts."""
+    variables = yaml.safe_load(snippet)
+    assert set(variables) <= set(yaml.safe_load(PROTECT_DEFAULTS.read_text())), "not oom_protect variables"
+    policy = {name[len("oom_protect_") :]: value for name, value in variables.items()}
+    # the fixture host also has vm.panic_on_oom=1, which oom/ERR/003 asks to turn off first (oom_protect refuses it)
+    oom = dict(oom, sysctl=dict(oom["sysctl"], **{"vm.panic_on_oom": 0}))
+    return resolve_policy(oom, policy, host="h")
+
+
+def test_err004_snippet_is_a_policy_the_oom_protect_role_accepts():
+    oom = add_kill(load_facts("global-oom"), killer="kernel", kind="global", unit=None, comm="python3")
+    oom = add_kill(oom, killer="kernel", kind="global", unit=None, comm="etl-nightly-job")  # 15 characters
+    _state, finding = status(oom, "oom/ERR/004", options={"critical_commands": ["python3", "etl-*"]})
+    plan = protect_plan(oom, finding["snippet"])
+    assert plan["violations"] == [] and [u["unit"] for u in plan["units"]] == ["ssh.service"]
+    assert plan["units"][0]["settings"]["oom_score_adjust"] == -900
+    patterns = {rule["pattern"]: rule["oom_score_adj"] for rule in plan["processes"]}
+    assert set(patterns.values()) == {-900} and len(patterns) == 2
+    python, etl = sorted(patterns, key=len)
+    # oom_score_adj searches the pattern in the command line: the program, with or without its directory
+    assert re.search(python, "/usr/bin/python3 /opt/etl.py") and re.search(python, "python3")
+    assert not re.search(python, "/usr/bin/python3.11 x") and not re.search(python, "vi python3")
+    # a name the kernel cut to 15 characters matches the longer program name
+    assert re.search(etl, "/opt/bin/etl-nightly-job-runner --all")
+
+
+def test_err004_snippet_leaves_out_what_oom_protect_never_touches():
+    oom = add_kill(
+        load_facts("global-oom"),
+        killer="kernel",
+        kind="global",
+        unit="google-guest-agent.service",
+        comm="google_guest_ag",
+        oom_score_adj=-999,
+    )
+    _state, finding = status(oom, "oom/ERR/004")
+    assert "# google-guest-agent.service: keeps the oom_score_adj its owner sets" in finding["snippet"]
+    plan = protect_plan(oom, finding["snippet"])
+    assert plan["violations"] == [] and [u["unit"] for u in plan["units"]] == ["ssh.service"]
+
+
+def test_err004_snippet_of_hostile_names_is_still_one_yaml_string_each():
+    comm = "x'\n- name: \"evil"
+    oom = add_kill(load_facts("global-oom"), killer="kernel", kind="global", unit=None, comm=comm)
+    _state, finding = status(oom, "oom/ERR/004", options={"critical_commands": ["x*"]})
+    variables = yaml.safe_load(finding["snippet"])
+    assert [entry["name"] for entry in variables["oom_protect_processes"]] == [comm]
+    assert re.search(variables["oom_protect_processes"][0]["pattern"], comm + " --flag")
 
 
 def test_err004_fails_for_a_victim_that_was_meant_to_be_spared():
@@ -191,6 +256,22 @@ def test_warn002_fails_for_a_container_limit_and_ok_for_unit_limits_alone():
     assert status(load_facts("unit-limit"), "oom/WARN/002")[0] == "OK"
 
 
+def test_warn002_names_the_limit_that_was_hit_not_the_victims_cgroup():
+    # a unit without a limit of its own killed at its container's limit (the kernel's oom_memcg)
+    oom = add_kill(
+        quiet(),
+        killer="kernel",
+        kind="memcg",
+        unit="ramhog.service",
+        cgroup="/lxc.payload.ct01/system.slice/ramhog.service",
+        task_memcg="/lxc.payload.ct01/system.slice/ramhog.service",
+        oom_memcg="/lxc.payload.ct01",
+        comm="python3",
+    )
+    state, finding = status(oom, "oom/WARN/002")
+    assert state == "FAIL" and finding["evidence"]["cgroups"] == ["/lxc.payload.ct01"]
+
+
 # oom/WARN/003 pressure without swap
 
 
@@ -210,9 +291,11 @@ def test_warn003_ok_with_swap_or_a_userspace_killer_or_low_pressure():
     assert status(quiet(), "oom/WARN/003")[0] == "OK"
 
 
-def test_warn003_unknown_without_psi():
+def test_warn003_unknown_without_psi(tmp_path):
     oom = quiet()
-    oom["pressure"] = {"available": False, "some": None, "full": None}
+    # what oom_facts reads on a kernel without /proc/pressure/memory: available false, zeros
+    oom["pressure"] = read_pressure(root=str(tmp_path))
+    assert oom["pressure"]["available"] is False and oom["pressure"]["some"]["avg300"] == 0.0
     assert status(oom, "oom/WARN/003")[0] == "UNKNOWN"
 
 
@@ -248,8 +331,15 @@ def test_bp001_no_sysstat_gives_the_debian_steps():
     state, finding = status(quiet(), "oom/BP/001")
     assert state == "FAIL"
     assert "systemctl enable --now sysstat sysstat-collect.timer sysstat-summary.timer" in finding["remediation"]
+    assert "(sysstat is not installed (no sadf command))" in finding["message"]
     assert status(load_facts("quiet-oversized"), "oom/BP/001")[0] == "OK"
     assert status(quiet(), "oom/BP/001", GKE)[0] == "SKIP"
+
+
+def test_bp001_history_not_gathered_is_unknown_not_a_missing_sysstat():
+    state, finding = status(quiet(history_days=0), "oom/BP/001")
+    assert state == "UNKNOWN"
+    assert "oom_report_memory_history_days" in finding["message"] + finding["remediation"]
 
 
 # oom/BP/002 smaller type
