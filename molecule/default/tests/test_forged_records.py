@@ -78,11 +78,6 @@ def forger_uids(host):
     return {int(host.check_output(f"id -u {user}")) for user in FORGERS.values()}
 
 
-def require_facts_1_1(facts):
-    if facts.get("facts_version") != "1.1":
-        pytest.xfail(f"needs oom_facts 1.1; this oom_facts has facts_version {facts.get('facts_version')!r}")
-
-
 def test_the_journal_holds_the_forged_records(forged, forger_uids):
     records = forged["records"]
     assert len(records) == 2 * RECORDS_PER_FORGER, records
@@ -94,14 +89,12 @@ def test_the_journal_holds_the_forged_records(forged, forger_uids):
 
 
 def test_no_forged_kill(facts):
-    require_facts_1_1(facts)
     forged = [k for k in facts["kills"] if k["pid"] in FORGED_PIDS or k["comm"] in FORGED_COMMS]
     assert forged == []
     assert not [k for k in facts["kills"] if "forged-oomd" in str(k.get("cgroup"))]
 
 
 def test_no_kill_counted_in_the_window(facts):
-    require_facts_1_1(facts)
     # the window holds nothing but the forged records
     assert facts["kill_count"] == 0
     assert facts["kills"] == []
@@ -109,7 +102,6 @@ def test_no_kill_counted_in_the_window(facts):
 
 
 def test_forged_records_counted_as_untrusted(facts):
-    require_facts_1_1(facts)
     # at least the system user's records (the regular user's are in a per-user journal file)
     assert facts["untrusted_records"] >= RECORDS_PER_FORGER
     assert facts["sources"]["journal"]["untrusted"] >= RECORDS_PER_FORGER

@@ -1,25 +1,27 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""oom_protect on real systemd VMs: real global OOMs, three killers, the preview, and an exact rollback.
+"""oom_protect on real systemd VMs: a real global OOM, both userspace killers, the preview, and an exact rollback.
 
-Converge started oomtest-critical.service and oomtest-hog.service (molecule/protect/files/oomtest-grow.py, comm
-oomtest-crit / oomtest-hog), recorded `systemctl show` of them, of system.slice and of both killers' services,
-and applied the policy: critical -900 with MemoryMin=32M, hog expendable (+500, no limit). Molecule's check and
-idempotence steps cover "check mode changes nothing" and "a second converge changes nothing".
+Prepare started oomtest-critical.service and oomtest-hog.service (files/oomtest-grow.py, comm oomtest-crit /
+oomtest-hog) and took a snapshot of everything the role may touch (files/oomtest-protect.sh). Converge applied one
+policy: critical -900 with MemoryMin=32M, hog expendable (+500, no limit), with earlyoom on vm-bookworm and
+systemd-oomd on vm-trixie (molecule.yml host_vars). Molecule's check step kept the check-mode preview and diffs
+(on the controller) and a snapshot of the host after check mode; its idempotence step is "a second converge
+changes nothing".
 
-The fixtures below run one after the other on each VM (each depends on the one before):
+Each VM runs on its own pytest-xdist worker (tests/conftest.py), its fixtures one after the other:
 
-1. ``converged``: the settings are live without a restart; the preview predicts the hog as the first victim.
-2. ``kernel``: the hog grows fast (no limit): a real global OOM; the kernel kills exactly the hog, the process the
-   preview named; the critical service keeps its PID.
-3. ``earlyoom``: converge again with oom_protect_userspace_killer=earlyoom; the hog, restarted, grows slowly;
-   earlyoom (with --avoid oomtest-crit, --prefer oomtest-hog) kills it; the kill record's killer is earlyoom.
-4. ``oomd``: unprotect (switching killers needs a rollback), converge with systemd-oomd (system.slice at 20%
-   pressure); the hog makes memory pressure; systemd-oomd kills it; the kill record's killer is systemd-oomd.
-5. ``removed``: playbooks/unprotect.yml; `systemctl show` of every touched unit equals the record from before the
-   role ran, apart from the VOLATILE properties; killers' services and earlyoom's file as before; no drop-in,
-   no rollback record left.
+1. ``converged``: the settings are live without a restart, the check-mode preview names the hog.
+2. ``kernel`` (vm-trixie only): the hog grows fast (no limit): a real global OOM; the kernel kills exactly the
+   process the check-mode preview named; the critical service keeps its PID. (systemd-oomd acts only after 30 s of
+   pressure, the kernel within seconds; earlyoom on vm-bookworm would act first.)
+3. ``userspace``: the hog (restarted on vm-trixie) grows again; the configured killer kills it (earlyoom: growth
+   faster than its 10% MemAvailable threshold; systemd-oomd: memory pressure on system.slice above the policy's
+   limit); the kill record oom_facts reports names that killer; the critical service keeps its PID.
+4. ``removed``: playbooks/unprotect.yml; the snapshot equals the one from before the role ran, apart from the
+   volatile properties documented below.
 
-Runs playbooks with ansible-playbook against Molecule's inventory, limited to the VM under test.
+Every wait has a bound on the VM (``timeout``) and on the controller (subprocess timeouts): a hung step fails
+with a message, it does not stall the CI.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import json
 import os
 import shlex
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -36,17 +37,23 @@ import pytest
 testinfra_hosts = ["ansible://vms"]
 
 REPO = Path(__file__).resolve().parents[3]
-CONVERGE = REPO / "molecule" / "protect" / "converge.yml"
 UNPROTECT = REPO / "playbooks" / "unprotect.yml"
 CRITICAL = "oomtest-critical.service"
 HOG = "oomtest-hog.service"
+HELPER = "/usr/local/lib/oomtest/oomtest-protect.sh"
 STATE_DIR = "/var/lib/oomtest"
 UNIT_DIR = "/etc/systemd/system"
 STATE_FILE = "/var/lib/oomguard/oom_protect.json"
 
-# Properties that change by themselves: use counters, and for the hog (killed and started again three times) its
-# process, invocation and times. The critical service is never restarted: only use counters and ExecStart=
-# (systemd forgets the start time and pid it embeds at every daemon-reload, systemd issue #12375) may differ.
+# Bounds in seconds (measured on this machine's TCG guests: the global OOM takes about 10 s, earlyoom's kill
+# about 30 s, systemd-oomd's about 60 s).
+KERNEL_KILL_S = 120
+EARLYOOM_KILL_S = 150
+OOMD_KILL_S = 240
+PLAYBOOK_S = 420
+
+# Properties that change by themselves: use counters, and ExecStart= (systemd forgets the start time and pid it
+# embeds at every daemon-reload, systemd issue #12375). Nothing else of a unit that was not restarted may differ.
 USAGE = {
     "MemoryCurrent",
     "MemoryPeak",
@@ -54,6 +61,8 @@ USAGE = {
     "MemorySwapPeak",
     "MemoryZSwapCurrent",
     "MemoryAvailable",
+    "EffectiveMemoryMax",
+    "EffectiveMemoryHigh",
     "CPUUsageNSec",
     "TasksCurrent",
     "IOReadBytes",
@@ -67,6 +76,8 @@ USAGE = {
     "ExecStart",
     "ExecStartEx",
 }
+# A unit that was killed and started again (the hog), or stopped and started (the userspace killers): its process,
+# invocation, times and results too.
 RESTARTED = USAGE | {
     "MainPID",
     "ExecMainPID",
@@ -97,6 +108,7 @@ RESTARTED = USAGE | {
     "OOMKills",
     "ManagedOOMKills",
     "NRestarts",
+    "Result",
 }
 # systemd prints these unit lists in hash-table order, which a daemon-reload may change
 UNORDERED = {"After", "Before", "Requires", "Wants", "WantedBy", "RequiredBy", "Conflicts", "ConflictedBy", "PartOf"}
@@ -110,11 +122,40 @@ def parse_show(text):
 
 
 def show(host, unit):
-    return parse_show(host.check_output("systemctl show %s" % shlex.quote(unit)))
+    return parse_show(host.check_output("systemctl show -- %s" % shlex.quote(unit)))
 
 
 def main_pid(host, unit):
-    return int(host.check_output("systemctl show -p MainPID --value %s" % unit))
+    return int(host.check_output("systemctl show -p MainPID --value -- %s" % unit))
+
+
+def read_snapshot(host, directory):
+    """Every file of a snapshot directory (oomtest-protect.sh snapshot), in one SSH round trip."""
+    script = (
+        "import json,os,sys;d=sys.argv[1];"
+        "print(json.dumps({f: open(os.path.join(d, f)).read() for f in os.listdir(d)}))"
+    )
+    return json.loads(host.check_output("python3 -c %s %s" % (shlex.quote(script), shlex.quote(directory))))
+
+
+def snapshot_differences(before, now, volatile):
+    """{file: difference} between two snapshots; volatile maps a unit to the properties that may differ."""
+    found = {}
+    assert set(before) == set(now)
+    for name in sorted(before):
+        if name.endswith(".show"):
+            unit = name[: -len(".show")]
+            old, new = parse_show(before[name]), parse_show(now[name])
+            changed = {
+                key: (old.get(key), new.get(key))
+                for key in set(old) | set(new)
+                if old.get(key) != new.get(key) and key not in volatile.get(unit, USAGE)
+            }
+            if changed:
+                found[name] = changed
+        elif before[name] != now[name]:
+            found[name] = (before[name], now[name])
+    return found
 
 
 def playbook(host, path, **extra_vars):
@@ -122,34 +163,49 @@ def playbook(host, path, **extra_vars):
     command = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", host.backend.host, str(path)]
     if extra_vars:
         command += ["-e", json.dumps(extra_vars)]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False, cwd=str(REPO))
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=PLAYBOOK_S, check=False, cwd=str(REPO)
+        )
+    except subprocess.TimeoutExpired as timeout:
+        pytest.fail("%s did not finish in %d s: %s" % (path.name, PLAYBOOK_S, (timeout.stdout or b"")[-4000:]))
     assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-2000:]
     return completed.stdout
 
 
-def facts(host):
-    result = host.ansible("oomguard.memory.oom_facts", "log_sources=journal top_processes=0", check=False)
+def facts(host, since):
+    arguments = "log_sources=journal top_processes=0 since=%s" % since
+    result = host.ansible("oomguard.memory.oom_facts", arguments, check=False)
     assert not result.get("failed"), result
     return result["ansible_facts"]["oom"]
 
 
-def restart_hog(host):
-    host.run_expect([0], "rm -f /run/oomtest-hog.grow; systemctl reset-failed %s; systemctl restart %s" % (HOG, HOG))
-    time.sleep(2)
+def now_iso(host):
+    return host.check_output("date -u +%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def start_hog(host):
+    """Start the hog again (killed before); return its PID."""
+    host.run_expect([0], "rm -f /run/oomtest-hog.grow; systemctl reset-failed %s; systemctl start %s" % (HOG, HOG))
     return main_pid(host, HOG)
 
 
-def grow_until_gone(host, mode, timeout):
-    """Tell the hog to grow; return when its unit is no longer active (or fail after timeout seconds)."""
+def grow_until_killed(host, mode, bound):
+    """Tell the hog to grow (oomtest-grow.py MODE); wait on the VM, at most bound seconds, until its unit stops."""
     pid = main_pid(host, HOG)
-    host.run_expect([0], "echo %s > /run/oomtest-hog.grow" % mode)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if host.run("systemctl is-active --quiet %s" % HOG).rc != 0:
-            break
-        time.sleep(2)
-    host.run("rm -f /run/oomtest-hog.grow")
-    assert host.run("systemctl is-active --quiet %s" % HOG).rc != 0, "the hog was not killed in %d s" % timeout
+    assert pid > 0, "the hog is not running"
+    wait = (
+        "echo {mode} > /run/oomtest-hog.grow; "
+        "timeout {bound} sh -c 'while systemctl is-active --quiet {unit}; do sleep 1; done'; rc=$?; "
+        "rm -f /run/oomtest-hog.grow; exit $rc"
+    ).format(mode=mode, bound=bound, unit=HOG)
+    waited = host.run(wait)
+    assert waited.rc == 0, "the hog (pid %d, growing %s) was not killed within %d s: %s" % (
+        pid,
+        mode,
+        bound,
+        host.run("systemctl status --no-pager -n 20 %s; free -m; cat /proc/pressure/memory" % HOG).stdout,
+    )
     return pid
 
 
@@ -158,77 +214,97 @@ def kills_of(oom, pid):
 
 
 @pytest.fixture(scope="module")
+def killer(host):
+    return host.ansible.get_variables()["oom_protect_userspace_killer"]
+
+
+@pytest.fixture(scope="module")
+def check_run(host):
+    """What the converge playbook kept on the controller in check mode: the plan, the preview, the diffs."""
+    path = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / ("protect-%s-check.json" % host.backend.host)
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def before(host):
+    return read_snapshot(host, "%s/before" % STATE_DIR)
+
+
+@pytest.fixture(scope="module")
 def converged(host):
-    preview = json.loads(host.file("%s/preview-kernel.json" % STATE_DIR).content_string)
-    state = {
-        "preview": preview,
-        "critical": show(host, CRITICAL),
-        "hog": show(host, HOG),
-        "critical_before": parse_show(host.file("%s/%s.before" % (STATE_DIR, CRITICAL)).content_string),
-        "critical_adj": int(host.file("/proc/%d/oom_score_adj" % main_pid(host, CRITICAL)).content_string),
-        "hog_adj": int(host.file("/proc/%d/oom_score_adj" % main_pid(host, HOG)).content_string),
-    }
-    return state
-
-
-@pytest.fixture(scope="module")
-def kernel(host, converged):
-    critical_pid = main_pid(host, CRITICAL)
-    hog_pid = grow_until_gone(host, "fast", 300)
-    return {"hog_pid": hog_pid, "critical_pid": critical_pid, "facts": facts(host)}
-
-
-@pytest.fixture(scope="module")
-def earlyoom(host, kernel):
-    hog_pid = restart_hog(host)
-    playbook(host, CONVERGE, oomtest_phase="earlyoom", oom_protect_userspace_killer="earlyoom")
-    args = host.check_output("tr '\\0' ' ' < /proc/$(pidof earlyoom)/cmdline")
-    critical_pid = main_pid(host, CRITICAL)
-    killed = grow_until_gone(host, "slow", 600)
-    assert killed == hog_pid
-    return {"hog_pid": hog_pid, "critical_pid": critical_pid, "args": args, "facts": facts(host)}
-
-
-@pytest.fixture(scope="module")
-def oomd(host, earlyoom):
-    playbook(host, UNPROTECT)
-    hog_pid = restart_hog(host)
-    playbook(host, CONVERGE, oomtest_phase="oomd", oom_protect_userspace_killer="systemd-oomd")
-    system_slice = show(host, "system.slice")
-    critical = show(host, CRITICAL)
-    critical_pid = main_pid(host, CRITICAL)
-    grow_until_gone(host, "pressure", 900)
+    critical_pid, hog_pid = main_pid(host, CRITICAL), main_pid(host, HOG)
     return {
-        "hog_pid": hog_pid,
-        "critical_pid": critical_pid,
-        "system_slice": system_slice,
-        "critical": critical,
-        "facts": facts(host),
-    }
-
-
-@pytest.fixture(scope="module")
-def removed(host, oomd):
-    restart_hog(host)
-    output = playbook(host, UNPROTECT)
-    return {
-        "output": output,
         "critical": show(host, CRITICAL),
         "hog": show(host, HOG),
         "system_slice": show(host, "system.slice"),
-        "earlyoom": show(host, "earlyoom.service"),
-        "systemd-oomd": show(host, "systemd-oomd.service"),
+        "critical_adj": int(host.file("/proc/%d/oom_score_adj" % critical_pid).content_string),
+        "hog_adj": int(host.file("/proc/%d/oom_score_adj" % hog_pid).content_string),
+        "killer_args": host.run("tr '\\0' ' ' < /proc/$(pidof -s earlyoom)/cmdline").stdout,
     }
 
 
-# -- 1. converged ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kernel(host, killer, converged):
+    if killer != "systemd-oomd":
+        pytest.skip("the global OOM runs on the VM with systemd-oomd (earlyoom would kill the hog first)")
+    since = now_iso(host)
+    critical_pid = main_pid(host, CRITICAL)
+    hog_pid = grow_until_killed(host, "fast", KERNEL_KILL_S)
+    return {"hog_pid": hog_pid, "critical_pid": critical_pid, "facts": facts(host, since)}
 
 
-def test_settings_are_live_without_a_restart(converged):
-    critical, before = converged["critical"], converged["critical_before"]
+@pytest.fixture(scope="module")
+def userspace(host, killer, converged, request):
+    if killer == "systemd-oomd":
+        request.getfixturevalue("kernel")
+    since = now_iso(host)
+    hog_pid = main_pid(host, HOG) if killer == "earlyoom" else start_hog(host)
+    critical_pid = main_pid(host, CRITICAL)
+    mode, bound = ("slow", EARLYOOM_KILL_S) if killer == "earlyoom" else ("pressure", OOMD_KILL_S)
+    assert grow_until_killed(host, mode, bound) == hog_pid
+    return {"hog_pid": hog_pid, "critical_pid": critical_pid, "facts": facts(host, since)}
+
+
+@pytest.fixture(scope="module")
+def removed(host, userspace):
+    start_hog(host)
+    output = playbook(host, UNPROTECT)
+    host.run_expect([0], "%s snapshot %s/after-absent" % (HELPER, STATE_DIR))
+    return {"output": output, "snapshot": read_snapshot(host, "%s/after-absent" % STATE_DIR)}
+
+
+# -- check mode ---------------------------------------------------------------------------------------------------
+
+
+def test_check_mode_changes_nothing(host, before):
+    after_check = read_snapshot(host, "%s/after-check" % STATE_DIR)
+    assert snapshot_differences(before, after_check, {}) == {}
+
+
+def test_check_mode_shows_a_diff_of_each_unit(check_run):
+    shown = [diff for diff in check_run["unit_diffs"] if diff]
+    assert len(shown) == len(check_run["plan"]["units"] + check_run["plan"]["killer"]["slices"]), check_run
+    for diff in shown:
+        parts = diff if isinstance(diff, list) else [diff]
+        assert any(part.get("before") != part.get("after") for part in parts), diff
+    assert any("OOMScoreAdjust=-900" in str(diff) for diff in shown)
+
+
+def test_check_mode_preview_names_the_hog(host, check_run, converged):
+    preview = check_run["preview"]
+    assert preview["first_victim_after"]["pid"] == int(converged["hog"]["MainPID"])
+    changed = {row["pid"]: row["oom_score_adj"] for row in preview["changed"]}
+    assert changed[int(converged["critical"]["MainPID"])] == [0, -900]
+
+
+# -- converged ----------------------------------------------------------------------------------------------------
+
+
+def test_settings_are_live_without_a_restart(converged, before):
+    critical, recorded = converged["critical"], parse_show(before["%s.show" % CRITICAL])
     assert critical["OOMScoreAdjust"] == "-900"
     assert critical["MemoryMin"] == str(32 << 20)
-    assert critical["MainPID"] == before["MainPID"] and critical["InvocationID"] == before["InvocationID"]
+    assert critical["MainPID"] == recorded["MainPID"] and critical["InvocationID"] == recorded["InvocationID"]
     assert converged["critical_adj"] == -900
     assert converged["hog"]["OOMScoreAdjust"] == "500"
     assert converged["hog_adj"] == 500
@@ -244,94 +320,57 @@ def test_dropins_and_rollback_record(host):
     assert state["units"][HOG] == {"oom_score_adjust": 0}
 
 
-def test_preview_predicts_the_hog(host, converged):
-    preview = converged["preview"]["preview"]
-    assert preview["first_victim_after"]["pid"] == int(converged["hog"]["MainPID"])
-    changed = {row["pid"]: row["oom_score_adj"] for row in preview["changed"]}
-    assert changed[int(converged["critical"]["MainPID"])] == [0, -900]
+def test_the_configured_killer_is_set_up_from_the_classes(killer, converged):
+    if killer == "earlyoom":
+        assert "--avoid ^(oomtest-crit)$" in converged["killer_args"]
+        assert "--prefer ^(oomtest-hog)$" in converged["killer_args"]
+    else:
+        assert converged["system_slice"]["ManagedOOMMemoryPressure"] == "kill"
+        assert converged["system_slice"]["ManagedOOMMemoryPressureLimit"] == "20%"
+        assert converged["critical"]["ManagedOOMPreference"] == "avoid"
+        assert converged["killer_args"] == ""
 
 
-# -- 2. a real global OOM, no userspace killer -------------------------------------------------------------------
+# -- a real global OOM --------------------------------------------------------------------------------------------
 
 
-def test_kernel_kills_the_predicted_victim_in_a_global_oom(converged, kernel):
+def test_kernel_kills_the_predicted_victim_in_a_global_oom(check_run, kernel):
     oom = kernel["facts"]
     (kill,) = kills_of(oom, kernel["hog_pid"])
     assert kill["killer"] == "kernel"
     assert kill["kind"] == "global"
     assert kill["unit"] == HOG
     assert kill["oom_score_adj"] == 500
-    assert kill["pid"] == converged["preview"]["preview"]["first_victim_after"]["pid"]
+    assert kill["pid"] == check_run["preview"]["first_victim_after"]["pid"]
     assert not kills_of(oom, kernel["critical_pid"])
 
 
 def test_critical_service_keeps_its_pid_through_the_global_oom(host, kernel):
     assert main_pid(host, CRITICAL) == kernel["critical_pid"]
+
+
+# -- the userspace killer -----------------------------------------------------------------------------------------
+
+
+def test_the_configured_killer_kills_the_hog(host, killer, userspace):
+    oom = userspace["facts"]
+    if killer == "earlyoom":
+        kills = kills_of(oom, userspace["hog_pid"])
+    else:
+        kills = [kill for kill in oom["kills"] if kill["unit"] == HOG or HOG in str(kill["cgroup"])]
+    assert [kill["killer"] for kill in kills] == [killer], oom["kills"]
+    assert not kills_of(oom, userspace["critical_pid"])
+    assert main_pid(host, CRITICAL) == userspace["critical_pid"]
     assert host.run("systemctl is-active --quiet %s" % CRITICAL).rc == 0
 
 
-# -- 3. earlyoom ------------------------------------------------------------------------------------------------
+# -- state=absent -------------------------------------------------------------------------------------------------
 
 
-def test_earlyoom_gets_avoid_and_prefer_from_the_classes(earlyoom):
-    assert "--avoid ^(oomtest-crit)$" in earlyoom["args"]
-    assert "--prefer ^(oomtest-hog)$" in earlyoom["args"]
+def test_absent_restores_everything_the_role_touched(before, removed):
+    volatile = {HOG: RESTARTED, "earlyoom.service": RESTARTED, "systemd-oomd.service": RESTARTED}
+    assert snapshot_differences(before, removed["snapshot"], volatile) == {}
 
 
-def test_earlyoom_kills_the_hog(host, earlyoom):
-    oom = earlyoom["facts"]
-    kills = [kill for kill in kills_of(oom, earlyoom["hog_pid"]) if kill["killer"] == "earlyoom"]
-    assert len(kills) == 1, oom["kills"]
-    assert not kills_of(oom, earlyoom["critical_pid"])
-    assert main_pid(host, CRITICAL) == earlyoom["critical_pid"]
-
-
-# -- 4. systemd-oomd ------------------------------------------------------------------------------------------------
-
-
-def test_systemd_oomd_settings(oomd):
-    assert oomd["system_slice"]["ManagedOOMMemoryPressure"] == "kill"
-    assert oomd["system_slice"]["ManagedOOMMemoryPressureLimit"] == "20%"
-    assert oomd["critical"]["ManagedOOMPreference"] == "avoid"
-
-
-def test_systemd_oomd_kills_the_hog(host, oomd):
-    oom = oomd["facts"]
-    killers = {kill["killer"] for kill in oom["kills"] if kill["unit"] == HOG and kill["killer"] != "kernel"}
-    assert "systemd-oomd" in killers, oom["kills"]
-    assert main_pid(host, CRITICAL) == oomd["critical_pid"]
-
-
-# -- 5. state=absent ----------------------------------------------------------------------------------------------
-
-
-def differences(before, now, volatile):
-    return {
-        name: (before[name], now.get(name)) for name in before if before[name] != now.get(name) and name not in volatile
-    }
-
-
-def test_absent_restores_systemctl_show(host, converged, removed):
-    before_critical = converged["critical_before"]
-    assert differences(before_critical, removed["critical"], USAGE) == {}
-    assert main_pid(host, CRITICAL) == int(before_critical["MainPID"])
-    before_hog = parse_show(host.file("%s/%s.before" % (STATE_DIR, HOG)).content_string)
-    assert differences(before_hog, removed["hog"], RESTARTED) == {}
-    before_slice = parse_show(host.file("%s/system.slice.before" % STATE_DIR).content_string)
-    assert differences(before_slice, removed["system_slice"], USAGE) == {}
-
-
-def test_absent_restores_the_killers(host, removed):
-    keys = ("ActiveState", "UnitFileState", "LoadState")
-    for name, unit in (("earlyoom", "earlyoom.service"), ("systemd-oomd", "systemd-oomd.service")):
-        before = parse_show(host.file("%s/%s.before" % (STATE_DIR, unit)).content_string)
-        assert {key: removed[name].get(key) for key in keys} == {key: before.get(key) for key in keys}
-    recorded = host.file("%s/earlyoom.default.before" % STATE_DIR).content_string
-    assert host.check_output("sha256sum /etc/default/earlyoom") == recorded.strip()
-
-
-def test_absent_leaves_nothing_behind(host, removed):
-    for unit in (CRITICAL, HOG, "system.slice", "-.slice"):
-        assert not host.file("%s/%s.d" % (UNIT_DIR, unit)).exists
-    assert not host.file(STATE_FILE).exists
-    assert int(host.file("/proc/%d/oom_score_adj" % main_pid(host, CRITICAL)).content_string) == 0
+def test_absent_keeps_the_critical_service_running(host, before, removed):
+    assert main_pid(host, CRITICAL) == int(parse_show(before["%s.show" % CRITICAL])["MainPID"])
