@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import testinfra
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[3]
 CONVERGE = Path(__file__).resolve().parents[1] / "converge.yml"
 STATE_FILE = "/var/lib/oomguard/oom_protect.json"
 
