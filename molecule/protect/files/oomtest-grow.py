@@ -7,8 +7,11 @@ Usage: oomtest-grow.py CONTROL_FILE NAME. Sets its process name (comm) to NAME, 
 - ``fast``: 16 MiB more every 0.1 s, populated at once (MAP_POPULATE), until the kernel kills it (a global OOM
   when the unit has no MemoryMax=);
 - ``slow``: 8 MiB more every 0.5 s, so that a userspace killer polling MemAvailable sees it coming (earlyoom);
-- ``pressure``: grow until MemAvailable is below 8% of MemTotal, then hold and keep touching the memory and
-  reading the files under /usr/lib, so that reclaim stalls (memory pressure for systemd-oomd) without running out.
+- ``pressure``: hold 256 MiB, set its own cgroup's memory.high to half of that (a write to the cgroup file, not a
+  unit property: systemd still shows MemoryHigh=infinity), then keep allocating and freeing 4 MiB and reading the
+  files under /usr/lib. Anonymous memory cannot be reclaimed without swap, so every allocation is throttled over
+  memory.high (a memory stall: pressure on system.slice for systemd-oomd) while the page cache it reads is
+  reclaimed (the reclaim activity systemd-oomd also asks for); the VM itself never runs short of memory.
 """
 
 import ctypes
@@ -24,23 +27,16 @@ PR_SET_NAME = 15
 ctypes.CDLL(None).prctl(PR_SET_NAME, NAME.encode()[:15], 0, 0, 0)
 
 
-def meminfo():
-    values = {}
-    with open("/proc/meminfo") as handle:
-        for line in handle:
-            key, value = line.split(":", 1)
-            values[key] = int(value.split()[0])
-    return values
+def throttle(limit):
+    """Set memory.high of this process's own cgroup (v2)."""
+    with open("/proc/self/cgroup") as handle:
+        path = handle.read().strip().split("::", 1)[1]
+    with open("/sys/fs/cgroup%s/memory.high" % path, "w") as handle:
+        handle.write(str(limit))
 
 
 def block(mib):
     return mmap.mmap(-1, mib << 20, flags=FLAGS)
-
-
-def touch(blocks):
-    for held_block in blocks:
-        for offset in range(0, len(held_block), 4096):
-            held_block[offset] = (held_block[offset] + 1) % 256
 
 
 def read_files(root="/usr/lib"):
@@ -57,6 +53,7 @@ def read_files(root="/usr/lib"):
 
 held = [block(4)]
 reader = None
+throttled = False
 while True:
     try:
         with open(CONTROL) as handle:
@@ -70,12 +67,11 @@ while True:
         held.append(block(8))
         time.sleep(0.5)
     elif mode == "pressure":
-        info = meminfo()
-        if info["MemAvailable"] > info["MemTotal"] * 8 // 100:
-            held.append(block(8))
-            time.sleep(0.2)
-            continue
-        touch(held)
+        if not throttled:
+            held.extend(block(16) for _ in range(16))
+            throttle(128 << 20)
+            throttled = True
+        block(4).close()
         reader = reader or read_files()
         if next(reader, "done") == "done":
             reader = None

@@ -15,8 +15,9 @@ Each VM runs on its own pytest-xdist worker (tests/conftest.py), its fixtures on
    process the check-mode preview named; the critical service keeps its PID. (systemd-oomd acts only after 30 s of
    pressure, the kernel within seconds; earlyoom on vm-bookworm would act first.)
 3. ``userspace``: the hog (restarted on vm-trixie) grows again; the configured killer kills it (earlyoom: growth
-   faster than its 10% MemAvailable threshold; systemd-oomd: memory pressure on system.slice above the policy's
-   limit); the kill record oom_facts reports names that killer; the critical service keeps its PID.
+   faster than its 10% MemAvailable threshold; systemd-oomd: the hog throttles itself over its own cgroup's
+   memory.high, a memory stall on system.slice above the policy's 20% limit); the kill record oom_facts reports
+   names that killer; the critical service keeps its PID.
 4. ``removed``: playbooks/unprotect.yml; the snapshot equals the one from before the role ran, apart from the
    volatile properties documented below.
 
@@ -45,11 +46,11 @@ STATE_DIR = "/var/lib/oomtest"
 UNIT_DIR = "/etc/systemd/system"
 STATE_FILE = "/var/lib/oomguard/oom_protect.json"
 
-# Bounds in seconds (measured on this machine's TCG guests: the global OOM takes about 10 s, earlyoom's kill
-# about 30 s, systemd-oomd's about 60 s).
-KERNEL_KILL_S = 120
-EARLYOOM_KILL_S = 150
-OOMD_KILL_S = 240
+# Bounds in seconds, about four times what a loaded 2-core machine's TCG guests took (the global OOM about 15 s,
+# earlyoom's kill about 30 s, systemd-oomd's 25 s: Debian's oomd.conf waits 20 s above the limit).
+KERNEL_KILL_S = 90
+EARLYOOM_KILL_S = 120
+OOMD_KILL_S = 120
 PLAYBOOK_S = 420
 
 # Properties that change by themselves: use counters, and ExecStart= (systemd forgets the start time and pid it
@@ -111,7 +112,27 @@ RESTARTED = USAGE | {
     "Result",
 }
 # systemd prints these unit lists in hash-table order, which a daemon-reload may change
-UNORDERED = {"After", "Before", "Requires", "Wants", "WantedBy", "RequiredBy", "Conflicts", "ConflictedBy", "PartOf"}
+UNORDERED = {
+    "After",
+    "Before",
+    "Requires",
+    "Wants",
+    "WantedBy",
+    "RequiredBy",
+    "Conflicts",
+    "ConflictedBy",
+    "PartOf",
+    "ConsistsOf",
+    "SliceOf",
+    "Triggers",
+    "TriggeredBy",
+    "BindsTo",
+    "BoundBy",
+    "Requisite",
+    "RequisiteOf",
+    "Upholds",
+    "UpheldBy",
+}
 
 
 def parse_show(text):
@@ -326,7 +347,8 @@ def test_the_configured_killer_is_set_up_from_the_classes(killer, converged):
         assert "--prefer ^(oomtest-hog)$" in converged["killer_args"]
     else:
         assert converged["system_slice"]["ManagedOOMMemoryPressure"] == "kill"
-        assert converged["system_slice"]["ManagedOOMMemoryPressureLimit"] == "20%"
+        # systemd 252 prints the percentage, 257 the fraction of 2^32 it stores
+        assert converged["system_slice"]["ManagedOOMMemoryPressureLimit"] in ("20%", str(20 * 2**32 // 100))
         assert converged["critical"]["ManagedOOMPreference"] == "avoid"
         assert converged["killer_args"] == ""
 
