@@ -580,3 +580,77 @@ def test_switching_killers_needs_a_rollback_first(web):
     ]
     assert resolve_policy(web, policy(userspace_killer="earlyoom"), previous_state=previous)["violations"] == []
     assert resolve_policy(web, policy(services=STANDARD_WEB), previous_state=previous)["violations"] == []
+
+
+# -- the role's other variables, the empty policy, what the host's systemd_memory refuses -----------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"max_critical": "many"}, "oom_protect_max_critical must be a whole number, got a str ('many')"),
+        ({"max_critical": -5}, "oom_protect_max_critical must be 0 or more, got -5"),
+        ({"max_protected_percent": 101}, "oom_protect_max_protected_percent must be from 0 to 100, got 101"),
+        ({"preview_top": 2.5}, "oom_protect_preview_top must be a whole number, got a float (2.5)"),
+        ({"restart_ok": "maybe"}, "oom_protect_restart_ok must be true or false, got a str ('maybe')"),
+        ({"state": "gone"}, "oom_protect_state must be present or absent, got 'gone'"),
+        ({"state_file": "state.json"}, "oom_protect_state_file must be the absolute path of a file, got a str"),
+        ({"never_touch": "a,b"}, "oom_protect_never_touch must be a list of unit names, got a str"),
+        ({"oomd_pressure_slices": ["web.service"]}, "oom_protect_oomd_pressure_slices: web.service is not a slice"),
+        ({"oomd_pressure_limit": "20"}, "oom_protect_oomd_pressure_limit must be a percentage with up to two"),
+        ({"earlyoom_args": "-r 60; reboot"}, "oom_protect_earlyoom_args '-r 60; reboot': use options and values"),
+        ({"earlyoom_args": ["-r", "60"]}, "oom_protect_earlyoom_args must be a str, got a list"),
+    ],
+)
+def test_wrong_role_variables_are_variable_errors(web, variables, message):
+    plan = resolve_policy(web, policy(services=STANDARD_WEB, **variables))
+    (error,) = plan["variable_errors"]
+    assert error.startswith(message), error
+    assert plan["violations"] == [error]
+    # nothing is resolved from wrong variables
+    assert plan["units"] == [] and plan["state"] is None
+
+
+def test_role_variables_given_as_text_are_converted(web):
+    plan = resolve_policy(web, policy(services=STANDARD_WEB, max_critical="0", allow_unkillable="no"))
+    assert plan["variable_errors"] == []
+    assert plan["violations"] == []
+    plan = resolve_policy(web, policy(services=[{"name": "web.service", "class": "critical"}], max_critical="0"))
+    assert [v for v in plan["violations"] if "more than oom_protect_max_critical=0" in v]
+
+
+def test_an_empty_policy_is_a_violation(web):
+    (violation,) = resolve_policy(web, policy())["violations"]
+    assert violation.startswith("the policy is empty: oom_protect_services and oom_protect_processes are empty")
+    assert resolve_policy(web, policy(userspace_killer="earlyoom"))["violations"] == []
+
+
+def test_what_the_hosts_systemd_memory_refuses_is_a_violation(web):
+    unit_probes = [
+        {
+            "item": {"unit": "web.service"},
+            "changed": True,
+            "unsupported": [
+                {"option": "managed_oom_preference", "directive": "ManagedOOMPreference", "needs": 248, "systemd": 245}
+            ],
+        },
+        {"item": {"unit": "system.slice"}, "failed": True, "msg": "a foreign file holds the drop-in's place"},
+        {"item": {"unit": "ok.service"}, "changed": False, "unsupported": []},
+    ]
+    plan = resolve_policy(web, policy(services=STANDARD_WEB), unit_probes=unit_probes)
+    assert plan["violations"] == [
+        "web.service: ManagedOOMPreference= needs systemd 248 or later for .service units; this host runs systemd "
+        "245, which would ignore it",
+        "system.slice: a foreign file holds the drop-in's place",
+    ]
+    assert plan["variable_errors"] == []
+
+
+def test_collect_variable_errors_only(web):
+    hostvars = {
+        "web-1": {"__oom_protect_plan": resolve_policy(web, policy(services=STANDARD_WEB, max_critical="x"))},
+        "web-2": {"__oom_protect_plan": resolve_policy(web, policy(services=[{"name": "web.service", "class": "x"}]))},
+    }
+    lines = collect_violations(hostvars, ["web-1", "web-2"], key="variable_errors")
+    assert lines == ["web-1: oom_protect_max_critical must be a whole number, got a str ('x')"]
+    assert len(collect_violations(hostvars, ["web-1", "web-2"])) == 2
