@@ -763,13 +763,18 @@ def killer_state(previous, killer_name, probe):
         return None
     probe = probe or {}
     content = probe.get("earlyoom_default")
-    return {
+    state = {
         "name": killer_name,
         "package_installed": bool(probe.get("package_installed")),
         "enabled": probe.get("enabled"),
         "active": bool(probe.get("active")),
         "earlyoom_default": content,
     }
+    if killer_name == "systemd-oomd":
+        # starting the service starts its socket; a rollback stops the socket again when it did not listen before
+        socket_active = probe.get("socket_active")
+        state["socket_active"] = None if socket_active is None else bool(socket_active)
+    return state
 
 
 def resolve_policy(

@@ -6,7 +6,7 @@ Usage: oomtest-grow.py CONTROL_FILE NAME. Sets its process name (comm) to NAME, 
 
 - ``fast``: 16 MiB more every 0.1 s, populated at once (MAP_POPULATE), until the kernel kills it (a global OOM
   when the unit has no MemoryMax=);
-- ``slow``: 8 MiB more every 0.5 s, so that a userspace killer polling MemAvailable sees it coming (earlyoom);
+- ``slow``: 16 MiB more every 0.5 s, so that a userspace killer polling MemAvailable sees it coming (earlyoom);
 - ``pressure``: hold 256 MiB, set its own cgroup's memory.high to half of that (a write to the cgroup file, not a
   unit property: systemd still shows MemoryHigh=infinity), then keep allocating and freeing 4 MiB and reading the
   files under /usr/lib. Anonymous memory cannot be reclaimed without swap, so every allocation is throttled over
@@ -64,7 +64,7 @@ while True:
         held.append(block(16))
         time.sleep(0.1)
     elif mode == "slow":
-        held.append(block(8))
+        held.append(block(16))
         time.sleep(0.5)
     elif mode == "pressure":
         if not throttled:
