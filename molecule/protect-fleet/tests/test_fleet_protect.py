@@ -2,7 +2,7 @@
 """One policy over 8 containers with different RAM: different byte limits; one violating host changes nothing.
 
 Converge applied oomtest-batch.service MemoryMax=25% (resolved to bytes per host, whole pages) and
-oomtest-db.service OOMScoreAdjust=-900 on every container. The lab gives the containers different memory limits,
+OOMScoreAdjust=500 on every container. The lab gives the containers different memory limits (512M, 1G, 2G, 4G),
 which they see as their MemTotal.
 """
 
@@ -49,7 +49,7 @@ def test_one_policy_different_byte_limits(converged):
         memory_max = int(host.check_output("systemctl show -p MemoryMax --value oomtest-batch.service"))
         assert memory_max == expected_max(host, 25), name
         limits[name] = memory_max
-        assert host.check_output("systemctl show -p OOMScoreAdjust --value oomtest-db.service") == "-900"
+        assert host.check_output("systemctl show -p OOMScoreAdjust --value oomtest-batch.service") == "500"
     assert len(converged) >= 8
     assert len(set(limits.values())) >= 3, "the lab's containers should have at least three RAM sizes: %s" % limits
 
@@ -64,11 +64,14 @@ def test_one_violating_host_fails_the_play_and_nothing_changes_anywhere(converge
         "-e",
         json.dumps({"oomtest_batch_max": "30%", "oomtest_violating_host": "ct08"}),
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False, cwd=str(REPO))
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=str(REPO))
     assert completed.returncode != 0
     text = " ".join(completed.stdout.split())
     assert "guard-rail violation(s); no host was changed" in text
-    assert "ct08: critical units on this host: 1 (oomtest-db.service), more than oom_protect_max_critical=0" in text
+    assert (
+        "ct08: oomtest-batch.service (oom_protect_services[1], class expendable): memory_max 8 GiB is larger than "
+        "the host's RAM (4 GiB)" in text
+    )
     for name in converged:
         if name != "ct08":
             assert "%s: " % name not in text.split("no host was changed", 1)[1]
