@@ -68,7 +68,7 @@ while True:
         time.sleep(0.5)
     elif mode == "pressure":
         if not throttled:
-            held.extend(block(16) for _ in range(16))
+            held.extend(block(16) for _block in range(16))
             throttle(128 << 20)
             throttled = True
         block(4).close()
