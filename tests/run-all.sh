@@ -43,6 +43,7 @@ logs=.cache/logs
 # The PATH a user has, before .venv is activated: the install stage runs the README's first command with it.
 user_path=$PATH
 declare -a summary=()
+molecule_times=$logs/molecule-times.txt
 passed=0
 failed=0
 
@@ -249,15 +250,22 @@ stage_bench() {
     python tests/benchmarks/bench_oom_facts.py --quick && python tests/benchmarks/bench_report.py --quick
 }
 
-# One scenario, timed; its output goes to this stage's output, or to a log file when one is given.
+# One scenario, timed and bounded (a hung wait must not eat the CI's time: 15 minutes each unless
+# MOLECULE_SCENARIO_TIMEOUT says otherwise); its output goes to this stage's output, or to a log file when one is
+# given. Its time goes to the summary.
 molecule_scenario() {
     local glob=$1 scenario=$2 log=${3:-} started=$SECONDS rc=0
+    local -a run=(timeout --kill-after=60 "${MOLECULE_SCENARIO_TIMEOUT:-900}" env MOLECULE_GLOB="$glob"
+        molecule test ${scenario:+-s "$scenario"})
     if [[ -n $log ]]; then
-        MOLECULE_GLOB=$glob molecule test ${scenario:+-s "$scenario"} >>"$log" 2>&1 || rc=$?
+        "${run[@]}" >>"$log" 2>&1 || rc=$?
     else
-        MOLECULE_GLOB=$glob molecule test ${scenario:+-s "$scenario"} || rc=$?
+        "${run[@]}" || rc=$?
     fi
-    echo "molecule ${scenario:-$glob}: rc $rc in $((SECONDS - started))s" | tee -a "${log:-/dev/null}" >&2
+    local line
+    line="molecule ${scenario:-$glob}: rc $rc in $((SECONDS - started))s$( ((rc == 124)) && echo ' (timed out)')"
+    echo "$line" | tee -a "${log:-/dev/null}" >&2
+    echo "  $line" >>"$molecule_times"
     return $rc
 }
 
@@ -265,6 +273,8 @@ molecule_scenario() {
 # containers (cheap) run beside them, one after the other, with their output kept until the end.
 stage_molecule() {
     local rc=0 logs scenario vm_scenarios=() ct_scenarios=()
+    mkdir -p "$(dirname "$molecule_times")"
+    : >"$molecule_times"
     for scenario in molecule/*/molecule.yml; do
         scenario=$(basename "$(dirname "$scenario")")
         if grep -qE '^\s*LAB_UP_ARGS:.*--vms' "molecule/$scenario/molecule.yml"; then
@@ -318,5 +328,6 @@ done
 echo
 echo "===== summary ($((SECONDS - started_all))s in all, load average now $(cut -d' ' -f1-3 /proc/loadavg)) ====="
 printf '%s\n' "${summary[@]}"
+if wants molecule && [[ -s $molecule_times ]]; then cat "$molecule_times"; fi
 echo "stages: $passed passed, $failed failed"
 ((failed == 0))

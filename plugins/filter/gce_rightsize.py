@@ -91,7 +91,7 @@ _value:
       description: The memory the current type leaves usable, MiB.
       type: int
     current:
-      description: The current type, as M(oomguard.memory.gce_machine_type#filter) returns it.
+      description: The current type, as P(oomguard.memory.gce_machine_type#filter) returns it.
       type: dict
     recommended:
       description: The proposed type, or null.

@@ -10,7 +10,7 @@ short_description: Resolve a memory-protection policy against one host's OOM fac
 version_added: "1.0.0"
 author: oomguard maintainers (@oomguard)
 description:
-  - Turns the policy of the M(oomguard.memory.oom_protect) role (classes, services, processes, userspace killer)
+  - Turns the policy of the C(oomguard.memory.oom_protect) role (classes, services, processes, userspace killer)
     into the plan for one host, from that host's C(ansible_facts.oom) as M(oomguard.memory.oom_facts) returns it.
   - Unit names and globs are matched against the units in the facts; percentages are resolved against the host's
     C(MemTotal) to bytes (whole pages); every guard rail the host breaks is listed in RV(_value.violations) instead

@@ -10,7 +10,7 @@ short_description: What a memory-protection rollback puts back, from the host's 
 version_added: "1.0.0"
 author: oomguard maintainers (@oomguard)
 description:
-  - Reads the rollback record that the M(oomguard.memory.oom_protect) role keeps on each host and returns the units
+  - Reads the rollback record that the C(oomguard.memory.oom_protect) role keeps on each host and returns the units
     to restore (with the C(OOMScoreAdjust=) their running processes go back to), the processes to restore grouped
     by their earlier C(oom_score_adj), and the userspace killer's earlier state.
   - A recorded pid is restored only while a process rule still matches it (O(probes)), so a pid the kernel has

@@ -10,7 +10,7 @@ short_description: Render a fleet OOM report as one self-contained HTML page
 version_added: "1.0.0"
 author: oomguard maintainers (@oomguard)
 description:
-  - Renders the report of M(oomguard.memory.oom_fleet_report#filter) as one HTML file with no external asset (a
+  - Renders the report of P(oomguard.memory.oom_fleet_report#filter) as one HTML file with no external asset (a
     Content-Security-Policy forbids any load), inline SVG charts (kills per host, kills per day, memory in use against
     RAM, top killed commands and units), the recommendations and a sortable, filterable host table that shows 50 rows at
     a time, so that it stays light at thousands of hosts.

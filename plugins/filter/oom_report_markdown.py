@@ -10,7 +10,7 @@ short_description: Render a fleet OOM report as Markdown
 version_added: "1.0.0"
 author: oomguard maintainers (@oomguard)
 description:
-  - "Renders the report of M(oomguard.memory.oom_fleet_report#filter) as Markdown for a terminal and a pull request: the
+  - "Renders the report of P(oomguard.memory.oom_fleet_report#filter) as Markdown for a terminal and a pull request: the
     counts, the top victims, the rules, the recommendations with their evidence and snippets, leak suspects and the
     hosts (the first 200; every host is in C(report.json))."
   - Every value that comes from a host (names, commands, units) is escaped.

@@ -10,8 +10,8 @@ short_description: Render a fleet OOM report as report.json, report.md and repor
 version_added: "1.0.0"
 author: oomguard maintainers (@oomguard)
 description:
-  - Returns the three texts of the report of M(oomguard.memory.oom_fleet_report#filter) or
-    M(oomguard.memory.oom_report_merge#filter), and its summary, in one dict.
+  - Returns the three texts of the report of P(oomguard.memory.oom_fleet_report#filter) or
+    P(oomguard.memory.oom_report_merge#filter), and its summary, in one dict.
   - The oom_report role chains it after the report filter in one expression, so that Ansible carries four strings and
     a small summary from task to task instead of the report's data structure, which costs far less at thousands of
     hosts.

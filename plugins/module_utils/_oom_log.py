@@ -1214,10 +1214,12 @@ class OomLogParser:
 
     def waiting(self, source):
         """True when the parser waits for a line of one of the lazy kinds in C(source)."""
-        return any(
-            event.banner_wait or event.panic_wait or event.reap_pending or event.summary_fragment is not None
-            for event in self._events.get(source, {}).values()
-        )
+        events = self._events.get(source)
+        if events:
+            for event in events.values():
+                if event.banner_wait or event.panic_wait or event.reap_pending or event.summary_fragment is not None:
+                    return True
+        return False
 
     def wanted_needles(self, source, next_is_kill=None):
         """The lazy needles the parser waits for in the text before the next line of C(source).

@@ -130,6 +130,13 @@ def ansible_in_process():
     pytest.importorskip("responses")
     from ansible.plugins.loader import init_plugin_loader
 
+    # A test module collected before this one may have imported the collection as a plain namespace package
+    # (tests/conftest.py puts .cache/collections on sys.path); that cached package would hide google.cloud from
+    # Ansible's collection finder.
+    for name in [
+        name for name in sys.modules if name == "ansible_collections" or name.startswith("ansible_collections.")
+    ]:
+        del sys.modules[name]
     init_plugin_loader([str(REPO / ".cache" / "collections"), str(google_cloud_collection())])
 
 

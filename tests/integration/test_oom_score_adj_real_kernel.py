@@ -244,6 +244,16 @@ def sleepers():
         process.wait()
 
 
+def command_line_when_set(pid, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            command_line = handle.read()
+        if command_line or time.monotonic() > deadline:
+            return command_line
+        time.sleep(0.05)
+
+
 def test_pattern_on_a_600_kb_command_line_ends_quickly(run_module, sleepers):
     """``java.*-Xmx`` over 600 KB of "java " took 42 s per process before the 4096-byte cap (and hours with no
     -Xmx at all): now only the first 4096 bytes are matched, well within the budget."""
@@ -251,8 +261,10 @@ def test_pattern_on_a_600_kb_command_line_ends_quickly(run_module, sleepers):
     far = sleepers(*filler, "-Xmx512m", RUN_ID)  # -Xmx after 600 KB: beyond what is matched
     near = sleepers("java", "-Xmx512m", RUN_ID, *filler)
     bare = sleepers(*filler, RUN_ID)  # no -Xmx anywhere: the slow case without the cap
-    with open("/proc/%d/cmdline" % bare.pid, "rb") as handle:
-        assert len(handle.read()) > 600000
+    # Popen returns once the child has left the parent's memory (vfork), which can be before execve has set up the
+    # new command line: /proc/PID/cmdline reads empty for that moment.
+    for process in (far, near, bare):
+        assert len(command_line_when_set(process.pid)) > 600000
     started = time.monotonic()
     result = run_module(
         "oom_score_adj", {"pattern": "java.*-Xmx", "value": 700, "missing_ok": True}, check=True, timeout=180

@@ -1,17 +1,19 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The time of an oom_facts sweep of the fleet next to an ``ansible -m setup`` sweep of the same fleet (printed).
+"""The time of an oom_facts sweep and of the whole report (playbooks/report.yml) over the fleet, each next to an
+``ansible -m setup`` sweep of the same fleet (printed, not asserted: the figures are for the CI log).
 
-Runs once, on the controller, against the lab's own inventory. (A host that goes away in the middle of a run is
-tests/test_fleet_report.py; tests/benchmarks/bench_report.py --inventory compares the whole report with setup.)
+Runs on the controller, against the lab's own inventory. (A host that goes away in the middle of a run is
+tests/test_fleet_report.py.)
 """
 
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 
 import pytest
-from fleetlab import ansible_env, inventory_path
+from fleetlab import REPO, ansible_env, inventory_path
 
 testinfra_hosts = ["local://"]
 
@@ -43,3 +45,27 @@ def test_sweep_time_next_to_setup(inventory):
     assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
     assert facts.returncode == 0, facts.stdout[-2000:] + facts.stderr[-2000:]
     assert facts.stdout.count(" | SUCCESS =>") == 8
+
+
+def test_report_sweep_next_to_setup(inventory):
+    """tests/benchmarks/bench_report.py --inventory: report.yml and `ansible -m setup`, one round each; it fails on a
+    failed run or a report without data from every host."""
+    bench = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests" / "benchmarks" / "bench_report.py"),
+            "--inventory",
+            inventory,
+            "--repeat",
+            "1",
+        ],
+        cwd=str(REPO),
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    print("\n" + bench.stdout)
+    assert bench.returncode == 0, bench.stdout[-2000:] + bench.stderr[-3000:]
+    assert "report.yml" in bench.stdout and "ansible -m setup" in bench.stdout

@@ -112,6 +112,7 @@ def run_module(entry, args, check_mode=False, diff=False, commands=None, patches
         for target, attribute, value in patches:
             stack.enter_context(mock.patch.object(target, attribute, value))
         stack.enter_context(contextlib.redirect_stdout(printed))
+        code = None
         try:
             entry()
         except SystemExit as exited:
