@@ -64,9 +64,13 @@ def test_one_violating_host_fails_the_play_and_nothing_changes_anywhere(converge
         "-e",
         json.dumps({"oomtest_batch_max": "30%", "oomtest_violating_host": "ct08"}),
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=str(REPO))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, check=False, cwd=str(REPO), env=env
+    )
     assert completed.returncode != 0
-    text = " ".join(completed.stdout.split())
+    # the failure's message goes to stderr
+    text = " ".join((completed.stdout + completed.stderr).split())
     assert "guard-rail violation(s); no host was changed" in text
     assert (
         "ct08: oomtest-batch.service (oom_protect_services[1], class expendable): memory_max 8 GiB is larger than "
