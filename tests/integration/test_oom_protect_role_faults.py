@@ -31,9 +31,9 @@ INVENTORY = oomlab.REPO_ROOT / "playbooks" / "inventory" / "localhost.yml"
 PROTECT = oomlab.REPO_ROOT / "playbooks" / "protect.yml"
 NO_FAILURE = "NO FAILURE"
 
-# Wrong values per type: the first of each is one the argument specs let through (a list or a dict given for a
-# string becomes its text; a string given for a list, a dict or a number is converted for the check only and the
-# variable keeps the string; -5 is an int), the others are ones the specs refuse.
+# Wrong values per type: some the argument specs let through (a string given for a list or a dict is converted for
+# the check only and the variable keeps the string; -5 is an int), which the role's own check must refuse, and some
+# the specs refuse.
 WRONG = {
     "str": [["a", "b"], {"k": "v"}],
     "path": [["a", "b"], {"k": "v"}],
@@ -74,6 +74,9 @@ def other_cases(tag):
             "class 'nosuch' is not defined",
         ),
         ("oom_protect_processes", [], "the policy is empty"),
+        # a str the spec takes, but written into /etc/default/earlyoom, which a shell may read
+        ("oom_protect_earlyoom_args", "-r 60; reboot", "oom_protect_earlyoom_args '-r 60; reboot'"),
+        ("oom_protect_oomd_pressure_limit", "20", "oom_protect_oomd_pressure_limit must be a percentage"),
     ]
 
 
