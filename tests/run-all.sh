@@ -250,12 +250,12 @@ stage_bench() {
     python tests/benchmarks/bench_oom_facts.py --quick && python tests/benchmarks/bench_report.py --quick
 }
 
-# One scenario, timed and bounded (a hung wait must not eat the CI's time: 15 minutes each unless
+# One scenario, timed and bounded (a hung wait must not eat the CI's time: 25 minutes each unless
 # MOLECULE_SCENARIO_TIMEOUT says otherwise); its output goes to this stage's output, or to a log file when one is
 # given. Its time goes to the summary.
 molecule_scenario() {
     local glob=$1 scenario=$2 log=${3:-} started=$SECONDS rc=0
-    local -a run=(timeout --kill-after=60 "${MOLECULE_SCENARIO_TIMEOUT:-900}" env MOLECULE_GLOB="$glob"
+    local -a run=(timeout --kill-after=60 "${MOLECULE_SCENARIO_TIMEOUT:-1500}" env MOLECULE_GLOB="$glob"
         molecule test ${scenario:+-s "$scenario"})
     if [[ -n $log ]]; then
         "${run[@]}" >>"$log" 2>&1 || rc=$?
