@@ -15,7 +15,9 @@ What is replaced by ``REDACTED`` (matching is case-insensitive for names):
 * an HTTP header argument whose name contains a secret word, whole: ``Authorization: Bearer x``, ``X-Api-Key: x``;
 * ``Bearer x`` and ``Basic x`` anywhere;
 * the password of credentials in URLs: ``scheme://user:x@host``;
-* AWS access key ids (``AKIA``/``ASIA`` and 16 more upper-case letters or digits).
+* AWS access key ids (``AKIA``/``ASIA`` and 16 more upper-case letters or digits);
+* the password glued to ``-p`` on the command line of MySQL and MariaDB clients (``mysql -uroot -pSECRET``;
+  ``-p`` alone prompts, and the next argument is then a database name, kept).
 
 Every step is a left-to-right scan with bounded look-ahead, so the cost is linear in the length of the text.
 Over-redaction (a harmless value after an option named like ``--auth-file``) is accepted; a missed secret is not.
@@ -26,6 +28,26 @@ from __future__ import annotations
 import re
 
 REDACTED = "<redacted>"
+# Clients whose -pVALUE is a password (elsewhere -p is often a port or a path)
+GLUED_PASSWORD_PROGRAMS = frozenset(
+    (
+        "mysql",
+        "mysqldump",
+        "mysqladmin",
+        "mysqlimport",
+        "mysqlshow",
+        "mysqlcheck",
+        "mysqlpump",
+        "mysqlslap",
+        "mariadb",
+        "mariadb-dump",
+        "mariadb-admin",
+        "mariadb-import",
+        "mariadb-show",
+        "mariadb-check",
+        "mariadb-slap",
+    )
+)
 SECRET_WORDS = ("pass", "pwd", "secret", "token", "apikey", "accesskey", "privatekey", "credential", "auth", "cookie")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _SEPARATOR = re.compile(r"[\"']?[ \t]{0,3}[=:][ \t]{0,3}")
@@ -116,7 +138,12 @@ def redact_argv(argv):
     """Redact a command line given as its list of arguments; an option with a secret name hides the next one."""
     redacted = []
     hide_next = False
+    glued_password = bool(argv) and argv[0].rpartition("/")[2] in GLUED_PASSWORD_PROGRAMS
     for argument in argv:
+        if glued_password and argument.startswith("-p") and len(argument) > 2:
+            redacted.append("-p" + REDACTED)
+            hide_next = False
+            continue
         if hide_next and argument and not argument.startswith("-"):
             redacted.append(REDACTED)
             hide_next = False

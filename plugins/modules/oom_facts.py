@@ -199,8 +199,9 @@ notes:
     C(pass), C(pwd), C(secret), C(token), C(api key), C(access key), C(private key), C(credential), C(auth) or
     C(cookie) (C(--password=x), C(--password x), C(PGPASSWORD=x), C(?token=x), C({"api_key": "x"})), HTTP headers
     with such names (C(Authorization: Bearer x)), C(Bearer)/C(Basic) credentials, passwords in URLs
-    (C(https://user:x@host)) and AWS access key ids (C(AKIA...)) become C(<redacted>). At most 4096 bytes of a
-    command line are read and 256 characters returned.'
+    (C(https://user:x@host)), AWS access key ids (C(AKIA...)) and, in the processes list, the password glued to
+    C(-p) on the command line of MySQL and MariaDB clients (C(mysql -pX)) become C(<redacted>). At most 4096 bytes
+    of a command line are read and 256 characters returned.'
   - The module's own processes, the AnsiballZ wrapper, C(sudo)/C(su) of O(ignore:become), the SSH session and, on a
     local connection, C(ansible-playbook) itself, are never listed in RV(ansible_facts.oom.processes).
   - Nothing is written on the host. C(memory.peak) and C(memory.max_usage_in_bytes) are only read (writing them

@@ -57,6 +57,10 @@ def argv(*args):
         (("python3", "-m", "worker", "--queue", "default"), "python3 -m worker --queue default"),
         (("sshd: root@notty",), "sshd: root@notty"),
         (("bash", "-c", "echo Bearer xyz"), "bash -c echo Bearer <redacted>"),
+        (("mysql", "-uroot", "-pS3cret", "shop"), "mysql -uroot -p<redacted> shop"),
+        (("/usr/bin/mariadb-dump", "-phunter2"), "/usr/bin/mariadb-dump -p<redacted>"),
+        (("mysql", "-p", "shop"), "mysql -p shop"),
+        (("iperf3", "-p5201"), "iperf3 -p5201"),
     ],
 )
 def test_redacted_command_lines(args, expected):
