@@ -349,13 +349,5 @@ def test_readme_role_variables_pass_the_role_argument_specs(tmp_path):
         )
     playbook = tmp_path / "readme-variables.yml"
     playbook.write_text(yaml.safe_dump(plays, sort_keys=False, width=1000))
-    completed = subprocess.run(
-        [oomlab.ansible_executable("ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)],
-        cwd=str(REPO),
-        env=oomlab.ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = oomlab.run_playbook(playbook, "localhost,", "-c", "local", timeout=300)
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]

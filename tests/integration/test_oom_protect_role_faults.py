@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 
 import oomlab
 import pytest
@@ -42,19 +41,6 @@ WRONG = {
     "list": ["a,b", {"a": 1}, [{"a": 1}]],
     "dict": ["a=1", ["x"]],
 }
-
-
-def run_playbook(playbook, *args, timeout=600):
-    return subprocess.run(
-        [oomlab.ansible_executable("ansible-playbook"), "-i", str(INVENTORY), str(playbook), *args],
-        cwd=str(oomlab.REPO_ROOT),
-        env=oomlab.ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def specs():
@@ -139,7 +125,7 @@ def test_wrong_variables_unknown_class_and_empty_policy_fail_clearly_and_change_
     playbook = tmp_path / "wrong.yml"
     # JSON is YAML: the wrong values reach ansible with their types (a list stays a list, "a,b" a string)
     playbook.write_text(json.dumps([play], indent=1))
-    completed = run_playbook(playbook)
+    completed = oomlab.run_playbook(playbook, INVENTORY)
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
     said = json.loads(results.read_text())
     assert said["0"] == NO_FAILURE, said["0"]
@@ -168,8 +154,14 @@ def test_a_policy_file_that_is_not_yaml_stops_before_any_task(tmp_path, content)
     policy = tmp_path / "policy.yml"
     policy.write_text(content)
     state_file = tmp_path / "state.json"
-    completed = run_playbook(
-        PROTECT, "-e", "@%s" % policy, "-e", json.dumps({"oom_protect_state_file": str(state_file)}), timeout=120
+    completed = oomlab.run_playbook(
+        PROTECT,
+        INVENTORY,
+        "-e",
+        "@%s" % policy,
+        "-e",
+        json.dumps({"oom_protect_state_file": str(state_file)}),
+        timeout=120,
     )
     assert completed.returncode != 0
     text = completed.stdout + completed.stderr

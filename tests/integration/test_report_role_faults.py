@@ -43,19 +43,6 @@ WRONG = {
 }
 
 
-def run_playbook(playbook, inventory, *args, timeout=900):
-    return subprocess.run(
-        [oomlab.ansible_executable("ansible-playbook"), "-i", str(inventory), str(playbook), *args],
-        cwd=str(oomlab.REPO_ROOT),
-        env=oomlab.ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def wrong_cases():
     """(entry point, variable, wrong value) for every variable of every entry point of the role."""
     specs = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]
@@ -115,7 +102,7 @@ def test_every_variable_with_a_wrong_type_fails_clearly_and_writes_nothing(tmp_p
     playbook = tmp_path / "wrong.yml"
     # JSON is YAML: the wrong values reach ansible with their types (a list stays a list, "a,b" a string)
     playbook.write_text(json.dumps([play], indent=1))
-    completed = run_playbook(playbook, INVENTORY)
+    completed = oomlab.run_playbook(playbook, INVENTORY)
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
     said = json.loads(results.read_text())
     unclear = {}
@@ -159,7 +146,7 @@ def test_a_report_dir_that_cannot_be_written_stops_before_any_host(where, read_o
     else:
         (tmp_path / "a-file").write_text("not a directory\n")
         directory = tmp_path / "a-file" / "report"
-    completed = run_playbook(
+    completed = oomlab.run_playbook(
         oomlab.REPO_ROOT / "playbooks" / "report.yml", INVENTORY, "-e", json.dumps({"oom_report_dir": str(directory)})
     )
     assert completed.returncode != 0
@@ -172,7 +159,7 @@ def test_a_report_dir_that_cannot_be_written_stops_before_any_host(where, read_o
 def test_an_empty_inventory_is_an_error(tmp_path):
     inventory = tmp_path / "empty.yml"
     inventory.write_text("all:\n  hosts: {}\n")
-    completed = run_playbook(
+    completed = oomlab.run_playbook(
         oomlab.REPO_ROOT / "playbooks" / "report.yml",
         inventory,
         "-e",
@@ -194,7 +181,7 @@ def test_unreachable_and_failing_hosts_never_stop_the_others(tmp_path):
         "    localhost: {ansible_connection: local, ansible_python_interpreter: /usr/bin/python3}\n"
     )
     directory = tmp_path / "r"
-    completed = run_playbook(
+    completed = oomlab.run_playbook(
         oomlab.REPO_ROOT / "playbooks" / "report.yml",
         inventory,
         "-e",

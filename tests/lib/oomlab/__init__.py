@@ -12,7 +12,8 @@ One package, one file per concern, everything re-exported here (``import oomlab`
 - ``kmsg.py``: ``KmsgCursor``, the kernel records printed during a test;
 - ``kernel_lab.py``: ``KernelLab``, which owns a test's cgroups and hogs and removes them (``Lab`` is its old
   name, kept for the tests that use it);
-- ``ansible_runner.py``: ``run_module()`` and the interpreter wrapper that measures a module process.
+- ``ansible_runner.py``: ``run_module()``, ``run_playbook()`` and the interpreter wrapper that measures a module
+  process.
 
 The lab hosts (QEMU VMs, LXC containers) are another thing: ``tests/lab``.
 
@@ -75,6 +76,7 @@ from .ansible_runner import (
     read_peak_rss_kib,
     read_rusage_reports,
     run_module,
+    run_playbook,
     rusage_interpreter,
 )
 from .cgroups import (
@@ -133,6 +135,7 @@ __all__ = [
     "read_rusage_reports",
     "read_vmstat",
     "run_module",
+    "run_playbook",
     "rusage_interpreter",
     "start_hog",
 ]

@@ -99,6 +99,21 @@ def ansible_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
+def run_playbook(playbook: Path, inventory: Path, *args: str, timeout: float = 900.0) -> subprocess.CompletedProcess:
+    """``ansible-playbook -i INVENTORY PLAYBOOK ARGS...`` from the repository root with this checkout's collection
+    and the default callback (plain text to match on); stdin closed; the completed process, whatever its status."""
+    return subprocess.run(
+        [ansible_executable("ansible-playbook"), "-i", str(inventory), str(playbook), *args],
+        cwd=str(REPO_ROOT),
+        env=ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 _RESULT_START = re.compile(r"^localhost \| (?P<status>[A-Z]+)!? => ", re.MULTILINE)
 
 
