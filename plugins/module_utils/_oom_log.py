@@ -1126,13 +1126,17 @@ class OomLogParser:
     (as the kernel prints them) that belong to the container. A kernel kill whose memcg lies under none of them
     (or is unknown) is the container host's: C(scope=host), counted in C(host_scope_kill_count), not in
     C(kill_count).
+
+    C(booted) and C(hostname): when this host booted (an aware datetime) and its name. Kernel kills logged without
+    a boot id (syslog files) by this host (or by no named host) since then are counted, whatever C(max_kills), in
+    C(kernel_kills_since_boot_without_id).
     """
 
     DEDUP_SECONDS = 1.0
     EARLYOOM_ESCALATION_SECONDS = 30.0
     MAX_PENDING = 64
 
-    def __init__(self, max_kills=100, since=None, local_cgroup_prefixes=None):
+    def __init__(self, max_kills=100, since=None, local_cgroup_prefixes=None, booted=None, hostname=None):
         self.kills = collections.deque(maxlen=min(max(max_kills, 0), MAX_KILLS_LIMIT))
         self.kill_count = 0
         self.host_scope_kill_count = 0
@@ -1142,6 +1146,9 @@ class OomLogParser:
         self.kill_count_by_killer = collections.Counter(dict.fromkeys(KILLERS, 0))
         self.kill_count_by_kind = collections.Counter(dict.fromkeys(KINDS, 0))
         self.kernel_kills_by_boot = collections.Counter()
+        self.kernel_kills_since_boot_without_id = 0
+        self.booted = booted
+        self.own_host = short_host(hostname)
         self.untrusted_by_source = collections.Counter()
         self.records_by_source = collections.Counter()
         self.panics = collections.deque(maxlen=MAX_PANICS)
@@ -1261,6 +1268,7 @@ class OomLogParser:
             "untrusted_by_source": dict(self.untrusted_by_source),
             "records_by_source": dict(self.records_by_source),
             "kernel_kills_by_boot": dict(self.kernel_kills_by_boot),
+            "kernel_kills_since_boot_without_id": self.kernel_kills_since_boot_without_id,
             "oom_panics": list(self.panics),
             "no_killable_count": self.no_killable_count,
             "oldest_record": _iso(self.oldest_record),
@@ -1623,8 +1631,20 @@ class OomLogParser:
             self.kill_count_by_host[host or UNKNOWN_HOST] += 1
             if killer == KILLER_KERNEL:
                 self.kernel_kills_by_boot[line.boot] += 1
+                if line.boot is None and self._since_boot(line):
+                    self.kernel_kills_since_boot_without_id += 1
         self.kills.append(kill)
         return True
+
+    def _since_boot(self, line):
+        """True for a line of this host (or of no named host) stamped after this host booted."""
+        if self.booted is None or short_host(line.host) not in (self.own_host, None):
+            return False
+        stamp = line.timestamp
+        try:
+            return stamp is not None and stamp >= self.booted
+        except TypeError:
+            return False
 
 
 def short_host(host):

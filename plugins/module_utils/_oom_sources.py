@@ -632,7 +632,15 @@ def _try_live_source(parser, name, bins, since, local, warnings):
 
 
 def gather_logs(
-    module, log_sources, log_paths, since, max_kills, local_cgroup_prefixes=None, hostname=None, boot_id=None
+    module,
+    log_sources,
+    log_paths,
+    since,
+    max_kills,
+    local_cgroup_prefixes=None,
+    hostname=None,
+    boot_id=None,
+    booted=None,
 ):
     """Read the live log sources and the log files, and return the log part of the OOM facts.
 
@@ -643,14 +651,19 @@ def gather_logs(
     their own. Warnings go through C(module.warn()). Returns a dict with kills, kill_count,
     kill_count_by_killer, kill_count_by_kind, kill_count_by_unit, kill_count_by_source, kill_count_by_host,
     host_scope_kill_count, untrusted_records, kernel_kills_by_boot (local kernel kills per boot id, None for
-    kills without one), oom_panics, no_killable_count, oldest_record, sources and sources_unavailable.
+    kills without one), kernel_kills_since_boot_without_id (those without one that this host logged since
+    C(booted), when given), oom_panics, no_killable_count, oldest_record, sources and sources_unavailable.
     """
     paths, duplicates = check_log_paths(log_paths or [])
     bins = {name: module.get_bin_path(name) for name in ("journalctl", "dmesg")}
-    parser = OomLogParser(
-        max_kills=min(max_kills, MAX_KILLS_LIMIT), since=since, local_cgroup_prefixes=local_cgroup_prefixes
-    )
     local = {"host": hostname or read_hostname(), "boot": boot_id or read_boot_id()}
+    parser = OomLogParser(
+        max_kills=min(max_kills, MAX_KILLS_LIMIT),
+        since=since,
+        local_cgroup_prefixes=local_cgroup_prefixes,
+        booted=booted,
+        hostname=local["host"],
+    )
     in_container = local_cgroup_prefixes is not None
     sources = {}
     warnings = []
@@ -714,6 +727,7 @@ def gather_logs(
         "host_scope_kill_count": parsed["host_scope_kill_count"],
         "untrusted_records": parsed["untrusted_records"],
         "kernel_kills_by_boot": parsed["kernel_kills_by_boot"],
+        "kernel_kills_since_boot_without_id": parsed["kernel_kills_since_boot_without_id"],
         "oom_panics": parsed["oom_panics"],
         "no_killable_count": parsed["no_killable_count"],
         "oldest_record": parsed["oldest_record"],

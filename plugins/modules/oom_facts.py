@@ -1447,7 +1447,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils._journal_files imp
     RUNTIME_DIR,
     is_volatile,
 )
-from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import MAX_KILLS_LIMIT, short_host
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import MAX_KILLS_LIMIT
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import (
     KERNEL_LOG_SOURCES,
     LogPathError,
@@ -1611,6 +1611,7 @@ class OomFacts:
             local_cgroup_prefixes=self.local_cgroup_prefixes,
             hostname=self.hostname,
             boot_id=self.boot_id,
+            booted=self.boot_time(),
         )
 
     # Host
@@ -1751,16 +1752,7 @@ class OomFacts:
             logs["sources"].get(name, {}).get("status") == "ok" for name in KERNEL_LOG_SOURCES
         ):
             # Syslog lines carry no boot id: count the kernel kills this host logged since it booted.
-            logged += sum(
-                1
-                for kill in logs["kills"]
-                if kill["killer"] == "kernel"
-                and kill["scope"] == "local"
-                and kill["boot_id"] is None
-                and short_host(kill["host"]) in (short_host(self.hostname), None)
-                and kill["timestamp"]
-                and datetime.datetime.fromisoformat(kill["timestamp"]) >= booted
-            )
+            logged += logs["kernel_kills_since_boot_without_id"]
         if not covers_boot:
             return 0, False
         missing = max(counted - logged, 0)

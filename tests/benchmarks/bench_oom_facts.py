@@ -62,29 +62,49 @@ import oomlab
 
 REPO_ROOT = oomlab.REPO_ROOT
 PARSE_TARGET_RATIO = 3.0
+# The kill density of the "typical" log printed for information: the big log's noise with 30 kills per million lines.
+SPARSE_KILLS_PER_MILLION = 30
 RSS_TOLERANCE = 0.10
 
 IN_PROCESS = r"""
 import json, resource, sys, time
-collections, path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
+collections, path, repeat, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 sys.path.insert(0, collections)
+from ansible_collections.oomguard.memory.plugins.module_utils._log_file import LogFile, blocks
 from ansible_collections.oomguard.memory.plugins.module_utils._oom_log import OomLogParser
-from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import read_log_file
+from ansible_collections.oomguard.memory.plugins.module_utils._oom_sources import _TextScanner, read_log_file
+
+def parse():
+    parser = OomLogParser(max_kills=100)
+    read_log_file(parser, path, path)
+    return parser
+
+def needle_search():
+    # the reader's blocks and the search for the lines of every record class, no line parsed
+    scanner = _TextScanner(OomLogParser(max_kills=0), path, None, False)
+    with LogFile(path) as log:
+        return sum(len(scanner._anchor_starts(block, low, high)) for block, low, high, _cut in blocks(log.readinto))
+
+def one_needle():
+    # what grep -c 'Killed process' does, in Python: the same blocks, one long needle
+    with LogFile(path) as log:
+        return sum(block.count(b"Killed process", low, high) for block, low, high, _cut in blocks(log.readinto))
+
+run = {"parse": parse, "needle_search": needle_search, "one_needle": one_needle}[mode]
 times, cpus = [], []
 for _round in range(repeat):
-    parser = OomLogParser(max_kills=100)
     start, cpu = time.perf_counter(), time.process_time()
-    read_log_file(parser, path, path)
+    value = run()
     times.append(time.perf_counter() - start)
     cpus.append(time.process_time() - cpu)
-result = parser.result()
-print(json.dumps({
-    "times": times,
-    "cpus": cpus,
-    "kill_count": result["kill_count"],
-    "last_pid": result["kills"][-1]["pid"] if result["kills"] else None,
-    "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-}))
+figures = {"times": times, "cpus": cpus, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+if mode == "parse":
+    result = value.result()
+    figures["kill_count"] = result["kill_count"]
+    figures["last_pid"] = result["kills"][-1]["pid"] if result["kills"] else None
+else:
+    figures["lines_found"] = value
+print(json.dumps(figures))
 """
 
 EMPTY_LOG = (
@@ -117,10 +137,12 @@ def grep_best(repeat, grep, path, gunzip=None):
     return min(run[0] for run in runs), min(run[1] for run in runs), int(runs[-1][2].decode().strip() or 0)
 
 
-def in_process_run(interpreter, collections, path, repeat):
-    """The parser in-process on one file: {times, cpus, kill_count, last_pid, maxrss_kib}."""
+def in_process_run(interpreter, collections, path, repeat, mode="parse"):
+    """The parser in-process on one file: {times, cpus, maxrss_kib} and, for C(mode) 'parse', kill_count and
+    last_pid; the modes 'needle_search' (the reader's blocks and its search for every record class's lines) and
+    'one_needle' (the same blocks, 'Killed process' counted as grep does) return lines_found instead."""
     completed = subprocess.run(
-        [interpreter, "-c", IN_PROCESS, collections, str(path), str(repeat)], capture_output=True, check=False
+        [interpreter, "-c", IN_PROCESS, collections, str(path), str(repeat), mode], capture_output=True, check=False
     )
     if completed.returncode != 0:
         raise SystemExit(f"in-process parser run failed:\n{completed.stderr.decode()[-3000:]}")
@@ -278,6 +300,33 @@ def main(argv=None):
     }
     checks.append((f"in-process kill_count == {big.kills}", in_process["big"]["kill_count"] == big.kills))
     checks.append((f"in-process kill_count on .gz == {gz.kills}", in_process["gz"]["kill_count"] == gz.kills))
+
+    # where the plain log's time goes: grep's one needle in Python, then the search every record class needs
+    sparse = kernlog.cached_kernel_log(
+        args.workdir,
+        args.lines,
+        fmt=args.format,
+        seed=args.seed,
+        oom_reports=max(1, args.lines * SPARSE_KILLS_PER_MILLION // 1_000_000),
+    )
+    for name, path, mode in (
+        ("one_needle", big_path, "one_needle"),
+        ("one_needle_empty", empty, "one_needle"),
+        ("needle_search", big_path, "needle_search"),
+        ("needle_search_empty", empty, "needle_search"),
+        ("sparse", sparse.path, "parse"),
+    ):
+        in_process[name] = in_process_run(interpreter, collections, path, repeat, mode)
+    _sparse_grep_time, sparse_grep_cpu, sparse_grep_count = grep_best(repeat, grep, str(sparse.path))
+    checks.append(
+        (f"'Killed process' counted in Python == {big.kills}", in_process["one_needle"]["lines_found"] == big.kills)
+    )
+    checks.append(
+        (
+            f"in-process kill_count on the {sparse.kills}-kill log == {sparse.kills} (grep: {sparse_grep_count})",
+            in_process["sparse"]["kill_count"] == sparse.kills == sparse_grep_count,
+        )
+    )
 
     # ansible runs, interleaved so that load on the machine hits all of them alike
     print(f"timing ansible runs ({repeat} rounds) ...", flush=True)
@@ -478,6 +527,35 @@ def main(argv=None):
             figures["default"]["end_to_end_s"] < figures["setup"]["end_to_end_s"],
         ),
     ]
+
+    def marginal_cpu(name):
+        return max(in_best[name][1] - in_best[name + "_empty"][1], 0.0)
+
+    one_needle, needle_search = marginal_cpu("one_needle"), marginal_cpu("needle_search")
+    whole_parse = max(in_big_cpu - in_empty_cpu, 0.0)
+    after_search_us = max(whole_parse - needle_search, 0.0) / big.kills * 1e6
+    budget_us = (PARSE_TARGET_RATIO * grep_cpu - needle_search) / big.kills * 1e6
+    sparse_cpu = max(in_best["sparse"][1] - in_empty_cpu, 0.0)
+    print()
+    print(
+        f"where the plain log's marginal CPU time goes (in-process, big log - 2-line log), next to grep -c's "
+        f"{grep_cpu:.3f} s"
+    )
+    for label, seconds in (
+        ("reading + 'Killed process' counted (grep's one needle)", one_needle),
+        ("reading + the search for the lines of every record class", needle_search),
+        ("the whole parse", whole_parse),
+    ):
+        print(f"  {label:<60} {seconds:7.3f} s {ratio(seconds, grep_cpu):5.1f}x")
+    print(
+        f"  parsing after the search: {after_search_us:.0f} us per kill ({big.kills:,} kills); "
+        f"{PARSE_TARGET_RATIO:g}x grep leaves {max(budget_us, 0.0):.0f} us per kill after the search"
+    )
+    print(
+        f"  info: the same noise with {sparse.kills} kills ({sparse.lines:,} lines): {sparse_cpu:.3f} s vs grep "
+        f"{sparse_grep_cpu:.3f} s = {ratio(sparse_cpu, sparse_grep_cpu):.1f}x"
+    )
+
     print()
     print("targets")
     for name, detail, ok in targets:
@@ -506,6 +584,14 @@ def main(argv=None):
             "marginal": {
                 label: {"wall_s": wall, "cpu_s": cpu, "grep_wall_s": floor_wall, "grep_cpu_s": floor_cpu}
                 for label, wall, cpu, floor_wall, floor_cpu in marginals
+            },
+            "time_split_cpu_s": {
+                "one_needle": one_needle,
+                "needle_search": needle_search,
+                "whole_parse": whole_parse,
+                "after_search_us_per_kill": after_search_us,
+                "target_budget_us_per_kill": budget_us,
+                "sparse_log": {"kills": sparse.kills, "cpu_s": sparse_cpu, "grep_cpu_s": sparse_grep_cpu},
             },
             "extra_processes": args.extra_processes,
             "parse_cost_module_s": parse_module,

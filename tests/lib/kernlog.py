@@ -668,17 +668,20 @@ def _truncate_lines(path: Path, lines: int) -> None:
     tmp.replace(path)
 
 
-def cached_kernel_log(directory, lines: int, fmt: str = "mixed", seed: int = 1, gz: bool = False) -> GeneratedLog:
+def cached_kernel_log(
+    directory, lines: int, fmt: str = "mixed", seed: int = 1, gz: bool = False, oom_reports: Optional[int] = None
+) -> GeneratedLog:
     """``generate_kernel_log()`` into ``directory``, reused when a log with the same recipe is already there."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    name = f"kern-{fmt}-{lines}-s{seed}-v{GENERATOR_VERSION}.log" + (".gz" if gz else "")
+    reports = "" if oom_reports is None else f"-k{oom_reports}"
+    name = f"kern-{fmt}-{lines}{reports}-s{seed}-v{GENERATOR_VERSION}.log" + (".gz" if gz else "")
     path = directory / name
     meta = path.with_name(name + ".json")
     if path.exists() and meta.exists():
         data = json.loads(meta.read_text())
         data["path"] = path
         return GeneratedLog(**data)
-    generated = generate_kernel_log(path, lines=lines, fmt=fmt, seed=seed)
+    generated = generate_kernel_log(path, lines=lines, fmt=fmt, seed=seed, oom_reports=oom_reports)
     meta.write_text(json.dumps(generated.as_dict(), indent=1))
     return generated

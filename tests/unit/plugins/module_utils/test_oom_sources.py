@@ -1055,6 +1055,7 @@ GATHER_KEYS = {
     "host_scope_kill_count",
     "untrusted_records",
     "kernel_kills_by_boot",
+    "kernel_kills_since_boot_without_id",
     "oom_panics",
     "no_killable_count",
     "oldest_record",

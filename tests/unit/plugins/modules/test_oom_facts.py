@@ -853,6 +853,27 @@ def test_syslog_kills_of_this_boot_are_not_missing(tmp_path):
     assert (facts["kills_missing_from_logs"], facts["kills_missing_known"]) == (1, True)
 
 
+def test_syslog_kills_of_this_boot_beyond_max_kills_are_not_missing(tmp_path):
+    """The kernel kills logged since boot are counted whatever max_kills keeps in the kills list."""
+    host, args = build_vm(tmp_path)
+    args = {**args, "gce_metadata": "never", "units": ["postgresql.service"], "max_kills": 1}
+    host.vmstat(oom_kill=5)
+    stamp = time.strftime("%b %e %H:%M:%S", time.gmtime(time.time() - 600))
+    before_boot = time.strftime("%b %e %H:%M:%S", time.gmtime(time.time() - 7200))
+    log = tmp_path / "syslog"
+    log.write_text(
+        "%s web-1 kernel: [ 9.000000] Out of memory: Killed process 4100 (worker) total-vm:10kB\n" % before_boot
+        + "".join(
+            "%s web-1 kernel: [ 5400.00000%d] Out of memory: Killed process %d (worker) total-vm:10kB\n"
+            % (stamp, index, 4242 + index)
+            for index in range(4)
+        )
+    )
+    facts, _warnings = gather({**args, "log_paths": [str(log)]}, host)
+    assert (facts["kill_count"], len(facts["kills"])) == (5, 1)
+    assert (facts["kills_missing_from_logs"], facts["kills_missing_known"]) == (1, True)
+
+
 def test_pressure_off_and_no_dmi(tmp_path):
     host, args = build_vm(tmp_path)
     host.path("/proc/pressure/memory").unlink()
