@@ -216,17 +216,7 @@ def run_playbook(playbook, inventory, extra_args=()):
     variables = {"example_log": str(playbook.parent / "copied.log.gz"), "example_units": EXAMPLE_UNITS}
     with gzip.open(str(playbook.parent / "copied.log.gz"), "wb") as handle:
         handle.write(LOG_FIXTURE.read_bytes())
-    command = [oomlab.ansible_executable("ansible-playbook"), "-i", inventory, str(playbook), *extra_args]
-    completed = subprocess.run(
-        [*command, "-e", json.dumps(variables)],
-        cwd=str(REPO),
-        env=oomlab.ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    return completed
+    return oomlab.run_playbook(playbook, inventory, *extra_args, "-e", json.dumps(variables))
 
 
 def reported_failures(stdout):

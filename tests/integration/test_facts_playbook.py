@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import subprocess
 
 import oomlab
 import pytest
@@ -37,15 +36,8 @@ with open(module.params["path"]) as handle:
 def run_playbook(playbook, extra_vars=None, env=None):
     """Run a playbook on localhost; return (stdout, the msg list of the summary task)."""
     variables = {"ansible_python_interpreter": oomlab.DEFAULT_INTERPRETER, **(extra_vars or {})}
-    command = [oomlab.ansible_executable("ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
-    completed = subprocess.run(
-        [*command, "-e", json.dumps(variables)],
-        cwd=str(oomlab.REPO_ROOT),
-        env=oomlab.ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default", **(env or {})}),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    completed = oomlab.run_playbook(
+        playbook, "localhost,", "-c", "local", "-e", json.dumps(variables), env=env, timeout=300
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     section = completed.stdout.split("TASK [Print the summary]", 1)[1]

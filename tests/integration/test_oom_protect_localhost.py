@@ -24,7 +24,6 @@ import json
 import re
 import secrets
 import signal
-import subprocess
 from pathlib import Path
 
 import oomlab
@@ -43,23 +42,11 @@ RECAP = re.compile(
 
 
 def run_playbook(playbook, inventory, extra_vars=None, check=False, timeout=300):
-    command = [oomlab.ansible_executable("ansible-playbook"), "-i", str(inventory), str(playbook)]
-    if extra_vars:
-        command += ["-e", json.dumps(extra_vars)]
+    args = ["-e", json.dumps(extra_vars)] if extra_vars else []
     if check:
-        command += ["--check", "--diff"]
-    env = oomlab.ansible_env(
-        {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default", "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml"}
-    )
-    completed = subprocess.run(
-        command,
-        cwd=str(oomlab.REPO_ROOT),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+        args += ["--check", "--diff"]
+    completed = oomlab.run_playbook(
+        playbook, inventory, *args, timeout=timeout, env={"ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml"}
     )
     recap = {
         m.group("host"): (int(m.group("changed")), int(m.group("failed"))) for m in RECAP.finditer(completed.stdout)

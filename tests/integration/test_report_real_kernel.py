@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 from pathlib import Path
 
 import oomlab
@@ -31,19 +30,8 @@ INVENTORY = oomlab.REPO_ROOT / "playbooks" / "inventory" / "localhost.yml"
 
 
 def run_playbook(playbook, *args, env=None, timeout=600):
-    command = [oomlab.ansible_executable("ansible-playbook"), str(oomlab.REPO_ROOT / "playbooks" / playbook), *args]
-    extra = {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}
-    extra.update(env or {})
-    return subprocess.run(
-        command,
-        cwd=str(oomlab.REPO_ROOT),
-        env=oomlab.ansible_env(extra),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """A playbook of playbooks/; the inventory, when there is one, is in ARGS."""
+    return oomlab.run_playbook(oomlab.REPO_ROOT / "playbooks" / playbook, None, *args, env=env, timeout=timeout)
 
 
 def read_report(directory):

@@ -99,13 +99,23 @@ def ansible_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
-def run_playbook(playbook: Path, inventory: Path, *args: str, timeout: float = 900.0) -> subprocess.CompletedProcess:
+def run_playbook(
+    playbook: Path,
+    inventory: Optional[object],
+    *args: str,
+    timeout: float = 900.0,
+    env: Optional[Dict[str, str]] = None,
+) -> subprocess.CompletedProcess:
     """``ansible-playbook -i INVENTORY PLAYBOOK ARGS...`` from the repository root with this checkout's collection
-    and the default callback (plain text to match on); stdin closed; the completed process, whatever its status."""
+    and the default callback (plain text to match on); stdin closed; the completed process, whatever its status.
+
+    ``inventory``: a path or an inventory string such as ``localhost,``; None for no ``-i`` (ansible's implicit
+    localhost). ``env``: more environment variables, over ``ansible_env()``'s."""
+    inventory_args = [] if inventory is None else ["-i", str(inventory)]
     return subprocess.run(
-        [ansible_executable("ansible-playbook"), "-i", str(inventory), str(playbook), *args],
+        [ansible_executable("ansible-playbook"), *inventory_args, str(playbook), *args],
         cwd=str(REPO_ROOT),
-        env=ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}),
+        env=ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default", **(env or {})}),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
