@@ -16,22 +16,51 @@ memory activity (``-r``) is asked for; ``sadf -j`` prints it as::
 
 Memory in use is taken as MemTotal - avail (``memused`` changed meaning in sysstat 12.7.8, ``avail`` did not);
 MemTotal is the host's current one. A day is a UTC day.
+
+sysstat's sa2 compresses the files older than COMPRESSAFTER days (when HISTORY keeps them that long) with its ZIP
+program. ``sadf`` reads only plain files, so a C(.gz), C(.bz2) or C(.xz) one is decompressed, in bounded chunks and
+up to MAX_SA_BYTES, into a private temporary file that is removed after ``sadf`` read it; the other suffixes sa2
+may leave (C(.Z), C(.lz), C(.lzo)) have no reader in the standard library and are named in a warning (so are C(.xz)
+and C(.bz2) files under an interpreter built without lzma or bz2).
 """
 
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime
 import errno
+import gzip
 import json
 import os
 import re
+import tempfile
 import time
+import zlib
+
+# An interpreter built without liblzma or libbz2 lacks these modules; its files of that kind are named in a warning.
+try:
+    import bz2
+except ImportError:
+    bz2 = None
+try:
+    import lzma
+except ImportError:
+    lzma = None
 
 SA_DIRS = ("/var/log/sysstat", "/var/log/sa")
 DAYS_MAX = 31
 HIGH_USE = 0.9
-_SA_NAME = re.compile(r"^sa(?:\d{2}|\d{8})$")
+MAX_SA_BYTES = 256 << 20
+_SA_NAME = re.compile(r"^sa(?:\d{2}|\d{8})(?P<suffix>\.(?:Z|gz|bz2|xz|lz|lzo))?$")
+DECOMPRESSORS = {".gz": gzip.open}
+DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error)
+if bz2 is not None:
+    DECOMPRESSORS[".bz2"] = bz2.open
+if lzma is not None:
+    DECOMPRESSORS[".xz"] = lzma.open
+    DECOMPRESS_ERRORS += (lzma.LZMAError,)
+_CHUNK = 1 << 20
 _DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
 _TIME = re.compile(r"^\d\d:\d\d:\d\d$")
 
@@ -57,7 +86,7 @@ def empty_history(days, reason):
 
 
 def sa_files(directories, days, now, refused=None):
-    """The daily sa files (``saDD``, ``saYYYYMMDD``, not compressed ones) changed in the last C(days) + 1 days.
+    """The daily sa files (``saDD``, ``saYYYYMMDD``, compressed or not) changed in the last C(days) + 1 days.
 
     Directories this user may not list are appended to the list C(refused) (when given) with the error.
     """
@@ -160,10 +189,11 @@ def summarize(samples, mem_total_kb, days, now):
     return history
 
 
-def memory_history(run_command, sadf, directories, days, mem_total_kb, now=None):
+def memory_history(run_command, sadf, directories, days, mem_total_kb, now=None, tmpdir=None):
     """Run the host's C(sadf) over its sa files of the last C(days) days and summarise them.
 
-    Returns ``(history, warnings)``; the history says why when it is not available.
+    Compressed files are decompressed into C(tmpdir) (default: the system's temporary directory) first. Returns
+    ``(history, warnings)``; the history says why when it is not available.
     """
     now = time.time() if now is None else now
     if days <= 0:
@@ -187,12 +217,59 @@ def memory_history(run_command, sadf, directories, days, mem_total_kb, now=None)
     warnings = []
     read = []
     for path in files:
-        rc, out, err = run_command([sadf, "-j", path, "--", "-r"])
+        with readable_by_sadf(path, tmpdir) as (plain, problem):
+            if problem:
+                warnings.append(problem)
+                continue
+            rc, out, err = run_command([sadf, "-j", plain, "--", "-r"])
         if rc != 0:
-            warnings.append("sadf cannot read %s: %s" % (path, (err or out or "rc=%d" % rc).strip()[:200]))
+            reason = (err or out or "rc=%d" % rc).replace(plain, path).strip()[:200]
+            warnings.append("sadf cannot read %s: %s" % (path, reason))
             continue
         samples.extend(parse_sadf_json(out))
         read.append(path)
     history = summarize(samples, mem_total_kb, days, now)
     history["files"] = read
     return history, warnings
+
+
+@contextlib.contextmanager
+def readable_by_sadf(path, tmpdir=None):
+    """``(a path sadf can read, None)`` for a sa file, or ``(None, warning)``; a compressed file is decompressed
+    into a temporary file in C(tmpdir), removed on exit."""
+    suffix = _SA_NAME.match(os.path.basename(path)).group("suffix")
+    if not suffix:
+        yield path, None
+        return
+    opener = DECOMPRESSORS.get(suffix)
+    if opener is None:
+        yield None, "%s is compressed with %s, which has no reader here; not summarised" % (path, suffix[1:])
+        return
+    try:
+        fd, copy = tempfile.mkstemp(prefix="oomguard-sa-", dir=tmpdir)
+    except OSError as exc:
+        yield None, "cannot decompress %s: no temporary file (%s)" % (path, exc)
+        return
+    try:
+        problem = _decompress(opener, path, fd)
+        yield (None, problem) if problem else (copy, None)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(copy)
+
+
+def _decompress(opener, path, fd):
+    """Decompress C(path) into the open file C(fd) (closed here), at most MAX_SA_BYTES; a warning, or None."""
+    copied = 0
+    try:
+        with os.fdopen(fd, "wb") as target, opener(path, "rb") as source:
+            while True:
+                chunk = source.read(_CHUNK)
+                if not chunk:
+                    return None
+                copied += len(chunk)
+                if copied > MAX_SA_BYTES:
+                    return "%s holds more than %d MiB once decompressed; not summarised" % (path, MAX_SA_BYTES >> 20)
+                target.write(chunk)
+    except DECOMPRESS_ERRORS as exc:
+        return "cannot decompress %s: %s" % (path, exc)

@@ -143,6 +143,9 @@ options:
   sysstat_dirs:
     description:
       - Directories that hold sysstat's daily C(saDD) or C(saYYYYMMDD) files (absolute paths, at most 16).
+      - Files sysstat compressed after C(COMPRESSAFTER) days (C(.gz), C(.bz2), C(.xz)) are decompressed, up to
+        256 MiB each, into a temporary file in Ansible's remote temporary directory for C(sadf); a file compressed
+        otherwise (C(.Z), C(.lz), C(.lzo)) is named in a warning and left out.
     type: list
     elements: path
     default: [/var/log/sysstat, /var/log/sa]
@@ -1816,6 +1819,7 @@ class OomFacts:
             params["sysstat_dirs"],
             params["memory_history_days"],
             memory["MemTotal"],
+            tmpdir=self.module.tmpdir,
         )
         for warning in warnings:
             self.module.warn(warning)

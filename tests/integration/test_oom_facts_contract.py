@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
+import lzma
 import os
 import secrets
 import shutil
@@ -242,3 +243,18 @@ def test_sysstat_history_from_a_real_sa_file(tmp_path):
     ]
     assert history["coverage_pct"] == round(history["samples"] * 1 / 86400 * 100, 2)
     assert check_result(return_doc(), result) == []
+
+    # the same day as sa2 leaves it after COMPRESSAFTER days (ZIP="xz" on Debian): the same summary
+    plain = sa_dir / ("sa" + day)
+    compressed = tmp_path / "sa-compressed" / ("sa" + day + ".xz")
+    compressed.parent.mkdir()
+    compressed.write_bytes(lzma.compress(plain.read_bytes()))
+    result = oomlab.run_module(
+        "oom_facts",
+        {"log_sources": [], "top_processes": 0, "memory_history_days": 1, "sysstat_dirs": [str(compressed.parent)]},
+    )
+    from_compressed = result["ansible_facts"]["oom"]["memory_history"]
+    assert from_compressed["files"] == [str(compressed)]
+    assert {key: from_compressed[key] for key in ("samples", "peak_used_kb", "first", "last")} == {
+        key: history[key] for key in ("samples", "peak_used_kb", "first", "last")
+    }

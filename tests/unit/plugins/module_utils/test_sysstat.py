@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import calendar
+import gzip
 import json
+import lzma
 import os
 import shutil
 import sys
@@ -14,7 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
+from ansible_collections.oomguard.memory.plugins.module_utils import _sysstat as sysstat
 from ansible_collections.oomguard.memory.plugins.module_utils._sysstat import (
+    DECOMPRESSORS,
     memory_history,
     parse_sadf_json,
     sa_files,
@@ -122,13 +128,14 @@ def test_samples_outside_the_window_are_left_out():
 
 def test_sa_files_by_name_and_age(tmp_path):
     now = time.time()
-    for name, age_days in (("sa01", 0), ("sa20260301", 1), ("sa02.xz", 0), ("sar01", 0), ("sa03", 30)):
+    for name, age_days in (("sa01", 0), ("sa20260301", 1), ("sa02.xz", 0), ("sa04.zst", 0), ("sar01", 0), ("sa03", 30)):
         path = tmp_path / name
         path.write_bytes(b"x")
         os.utime(path, (now - age_days * 86400, now - age_days * 86400))
     assert sa_files([str(tmp_path), str(tmp_path / "absent")], 7, now) == [
         str(tmp_path / "sa20260301"),
         str(tmp_path / "sa01"),
+        str(tmp_path / "sa02.xz"),
     ]
 
 
@@ -149,6 +156,67 @@ def test_memory_history_runs_sadf_per_file(tmp_path):
     assert (history["available"], history["samples"], history["peak_used_kb"]) == (True, 1, 600000)
     assert history["files"] == [str(tmp_path / "sa01")]
     broken = tmp_path / "sa02"
+    assert warnings == ["sadf cannot read %s: Invalid system activity file: %s" % (broken, broken)]
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
+def test_compressed_files_reach_sadf_decompressed_and_are_removed(tmp_path, suffix):
+    content = b"sa file of one day" * 1000
+    compressed = tmp_path / ("sa01" + suffix)
+    with DECOMPRESSORS[suffix](str(compressed), "wb") as handle:
+        handle.write(content)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    seen = []
+
+    def run_command(argv):
+        seen.append((argv[2], Path(argv[2]).read_bytes()))
+        return 0, document([entry(time.time() - 600, 400000)]), ""
+
+    history, warnings = memory_history(run_command, "/usr/bin/sadf", [str(tmp_path)], 1, TOTAL, tmpdir=str(scratch))
+    assert warnings == []
+    assert [Path(path).parent for path, _data in seen] == [scratch]
+    assert seen[0][1] == content
+    assert (history["files"], history["samples"]) == ([str(compressed)], 1)
+    assert list(scratch.iterdir()) == []
+
+
+def test_compressed_files_that_cannot_be_read_are_named_and_left_out(tmp_path, monkeypatch):
+    (tmp_path / "sa01.xz").write_bytes(b"not xz at all")
+    (tmp_path / "sa02.lzo").write_bytes(b"x")
+    with gzip.open(str(tmp_path / "sa03.gz"), "wb") as handle:
+        handle.write(b"x" * (3 << 20))
+    monkeypatch.setattr(sysstat, "MAX_SA_BYTES", 1 << 20)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    calls = []
+
+    def run_command(argv):
+        calls.append(argv)
+        return 0, document([]), ""
+
+    history, warnings = memory_history(run_command, "/usr/bin/sadf", [str(tmp_path)], 1, TOTAL, tmpdir=str(scratch))
+    assert calls == []
+    assert history["files"] == []
+    assert [warning for warning in warnings if warning.startswith("cannot decompress %s: " % (tmp_path / "sa01.xz"))]
+    assert sorted(warning for warning in warnings if not warning.startswith("cannot")) == sorted(
+        [
+            "%s holds more than 1 MiB once decompressed; not summarised" % (tmp_path / "sa03.gz"),
+            "%s is compressed with lzo, which has no reader here; not summarised" % (tmp_path / "sa02.lzo"),
+        ]
+    )
+    assert list(scratch.iterdir()) == []
+
+
+def test_sadf_errors_name_the_compressed_file_not_the_copy(tmp_path):
+    with lzma.open(str(tmp_path / "sa01.xz"), "wb") as handle:
+        handle.write(b"x")
+
+    def run_command(argv):
+        return 2, "", "Invalid system activity file: %s\n" % argv[2]
+
+    _history, warnings = memory_history(run_command, "/usr/bin/sadf", [str(tmp_path)], 1, TOTAL)
+    broken = tmp_path / "sa01.xz"
     assert warnings == ["sadf cannot read %s: Invalid system activity file: %s" % (broken, broken)]
 
 
