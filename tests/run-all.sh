@@ -9,7 +9,7 @@
 #   lint         ruff check, ruff format --check, ansible-lint --profile production
 #   sanity       ansible-test sanity with the oldest and the newest claimed ansible-core, both at once, each on
 #                every managed-node Python it supports
-#   unit         tests/unit with the oldest and the newest claimed ansible-core
+#   unit         tests/unit with the oldest, the middle and the newest claimed ansible-core
 #   release      the tarball: build, install, ansible-doc -l, galaxy-importer, changelog, docs site, EE context
 #   install      the README's first command (./quickstart.sh): the user's install path, then ansible-doc -l
 #   integration  tests/integration: real OOM kills by this machine's kernel
@@ -36,6 +36,8 @@ wants() { [[ " ${stages[*]} " == *" $1 "* ]]; }
 # Python it supports (the "# python:" line of its requirements file).
 oldest_venv=.cache/venvs/ansible-core-oldest
 newest_venv=.venv
+# The release line between them: unit tests and the installed collection's ansible-doc pages only.
+middle_venv=.cache/venvs/ansible-core-middle
 # Target Pythons that ansible-core supports but this kind of machine lacks: their skip is reported, not failed.
 sanity_pythons_not_here=(3.14)
 
@@ -166,7 +168,7 @@ stage_sanity() {
 
 stage_unit() {
     local rc=0 venv
-    for venv in "$oldest_venv" "$newest_venv"; do
+    for venv in "$oldest_venv" "$middle_venv" "$newest_venv"; do
         echo "--- unit: ansible-core $(core_version "$venv") on Python $(python_version "$venv")"
         "$venv/bin/python" -m pytest tests/unit -q -p no:cacheprovider || rc=1
     done
@@ -181,7 +183,7 @@ release_build() {
 
 release_installed_docs() {
     local rc=0 venv
-    for venv in "$oldest_venv" "$newest_venv"; do
+    for venv in "$oldest_venv" "$middle_venv" "$newest_venv"; do
         echo "ansible-core $(core_version "$venv"):"
         "$venv/bin/python" tests/release/check_installed_docs.py --collections-path .cache/release/collections \
             --ansible-doc "$venv/bin/ansible-doc" "$@" || rc=1

@@ -7,8 +7,9 @@
 #   --lab      also the lab's Debian packages (qemu, mmdebstrap, lxc, lxcfs, ...)
 #   --browser  also chromium, which the tests of report.html and the report benchmark open it in (the report
 #              itself needs no browser)
-#   --matrix   also the oldest supported ansible-core in .cache/venvs/ansible-core-oldest, and every managed-node
-#              Python that ansible-test sanity checks the modules with, linked in .cache/pythons/bin
+#   --matrix   also the oldest supported ansible-core in .cache/venvs/ansible-core-oldest, the release line between
+#              the oldest and the newest in .cache/venvs/ansible-core-middle, and every managed-node Python that
+#              ansible-test sanity checks the modules with, linked in .cache/pythons/bin
 #   --release  also the release tools: .cache/venvs/release (antsibull-docs, Sphinx, ansible-builder) and
 #              .cache/venvs/galaxy-importer
 # Each venv is rebuilt only when its requirements file or its Python changes. Idempotent.
@@ -151,6 +152,7 @@ start_venv() {
 start_venv .venv requirements-test.txt
 if $want_matrix; then
     start_venv .cache/venvs/ansible-core-oldest tests/requirements/ansible-core-oldest.txt
+    start_venv .cache/venvs/ansible-core-middle tests/requirements/ansible-core-middle.txt
 fi
 if $want_release; then
     start_venv .cache/venvs/release tests/requirements/release.txt
