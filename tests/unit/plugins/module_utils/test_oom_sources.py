@@ -640,6 +640,15 @@ def test_read_journal_retries_without_grep(tmp_path):
 
 
 @pytest.mark.usefixtures("journal_files")
+def test_a_journal_without_oom_records_is_read_not_unreadable(tmp_path):
+    """journalctl --grep exits 1 without a word when no entry matches (systemd 252 and 257): no kills, not a failure."""
+    journalctl = make_script(tmp_path / "journalctl", 'case "$*" in *--grep*) exit 1;; esac\necho "{}"\nexit 0\n')
+    parser = OomLogParser()
+    assert read_journal(parser, journalctl) == []
+    assert parser.result()["kill_count"] == 0
+
+
+@pytest.mark.usefixtures("journal_files")
 def test_read_journal_failures(tmp_path):
     absent = make_script(tmp_path / "j1", 'echo "No journal files were found." >&2\nexit 1\n')
     with pytest.raises(SourceUnavailable) as caught:
