@@ -216,7 +216,7 @@ class _TextScanner:
         end = block.find(b"\n", start, high)
         if end == -1:
             end = high
-        return block[start : min(end, start + MAX_LINE_CHARS)].decode("utf-8", "backslashreplace"), end + 1
+        return decode(block[start : min(end, start + MAX_LINE_CHARS)]), end + 1
 
     def feed_block(self, block, low, high):
         parser = self.parser

@@ -192,8 +192,9 @@ def summarize(samples, mem_total_kb, days, now):
 def memory_history(run_command, sadf, directories, days, mem_total_kb, now=None, tmpdir=None):
     """Run the host's C(sadf) over its sa files of the last C(days) days and summarise them.
 
-    Compressed files are decompressed into C(tmpdir) (default: the system's temporary directory) first. Returns
-    ``(history, warnings)``; the history says why when it is not available.
+    Compressed files are decompressed first into the directory that C(tmpdir()) returns, called only then (default:
+    the system's temporary directory). Returns ``(history, warnings)``; the history says why when it is not
+    available.
     """
     now = time.time() if now is None else now
     if days <= 0:
@@ -236,7 +237,7 @@ def memory_history(run_command, sadf, directories, days, mem_total_kb, now=None,
 @contextlib.contextmanager
 def readable_by_sadf(path, tmpdir=None):
     """``(a path sadf can read, None)`` for a sa file, or ``(None, warning)``; a compressed file is decompressed
-    into a temporary file in C(tmpdir), removed on exit."""
+    into a temporary file in the directory C(tmpdir()) returns (None: the system's), removed on exit."""
     suffix = _SA_NAME.match(os.path.basename(path)).group("suffix")
     if not suffix:
         yield path, None
@@ -246,7 +247,7 @@ def readable_by_sadf(path, tmpdir=None):
         yield None, "%s is compressed with %s, which has no reader here; not summarised" % (path, suffix[1:])
         return
     try:
-        fd, copy = tempfile.mkstemp(prefix="oomguard-sa-", dir=tmpdir)
+        fd, copy = tempfile.mkstemp(prefix="oomguard-sa-", dir=tmpdir() if tmpdir else None)
     except OSError as exc:
         yield None, "cannot decompress %s: no temporary file (%s)" % (path, exc)
         return

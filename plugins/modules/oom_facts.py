@@ -207,7 +207,8 @@ notes:
     of a command line are read and 256 characters returned.'
   - The module's own processes, the AnsiballZ wrapper, C(sudo)/C(su) of O(ignore:become), the SSH session and, on a
     local connection, C(ansible-playbook) itself, are never listed in RV(ansible_facts.oom.processes).
-  - Nothing is written on the host. C(memory.peak) and C(memory.max_usage_in_bytes) are only read (writing them
+  - Nothing is written on the host but the temporary copy of a compressed sysstat file (O(sysstat_dirs)), removed
+    before the module returns. C(memory.peak) and C(memory.max_usage_in_bytes) are only read (writing them
     would reset them).
   - Keys that contain dots or dashes, such as C(vm.panic_on_oom) and C(systemd-oomd), need bracket notation,
     for example C(ansible_facts['oom']['sysctl']['vm.panic_on_oom']).
@@ -1819,7 +1820,8 @@ class OomFacts:
             params["sysstat_dirs"],
             params["memory_history_days"],
             memory["MemTotal"],
-            tmpdir=self.module.tmpdir,
+            # AnsibleModule.tmpdir creates the directory: only a compressed sa file asks for it
+            tmpdir=lambda: self.module.tmpdir,
         )
         for warning in warnings:
             self.module.warn(warning)

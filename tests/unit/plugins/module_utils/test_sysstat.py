@@ -150,7 +150,12 @@ def test_memory_history_runs_sadf_per_file(tmp_path):
             return 1, "", "Invalid system activity file: %s\n" % argv[2]
         return 0, document([entry(time.time() - 600, 400000)]), ""
 
-    history, warnings = memory_history(run_command, "/usr/bin/sadf", [str(tmp_path)], 1, TOTAL)
+    def no_temporary_directory():
+        raise AssertionError("plain sa files need no temporary directory")
+
+    history, warnings = memory_history(
+        run_command, "/usr/bin/sadf", [str(tmp_path)], 1, TOTAL, tmpdir=no_temporary_directory
+    )
     assert sorted(call[2] for call in calls) == [str(tmp_path / "sa01"), str(tmp_path / "sa02")]
     assert all(call[0] == "/usr/bin/sadf" and call[1] == "-j" and call[3:] == ["--", "-r"] for call in calls)
     assert (history["available"], history["samples"], history["peak_used_kb"]) == (True, 1, 600000)
@@ -173,7 +178,9 @@ def test_compressed_files_reach_sadf_decompressed_and_are_removed(tmp_path, suff
         seen.append((argv[2], Path(argv[2]).read_bytes()))
         return 0, document([entry(time.time() - 600, 400000)]), ""
 
-    history, warnings = memory_history(run_command, "/usr/bin/sadf", [str(tmp_path)], 1, TOTAL, tmpdir=str(scratch))
+    history, warnings = memory_history(
+        run_command, "/usr/bin/sadf", [str(tmp_path)], 1, TOTAL, tmpdir=lambda: str(scratch)
+    )
     assert warnings == []
     assert [Path(path).parent for path, _data in seen] == [scratch]
     assert seen[0][1] == content
@@ -195,7 +202,9 @@ def test_compressed_files_that_cannot_be_read_are_named_and_left_out(tmp_path, m
         calls.append(argv)
         return 0, document([]), ""
 
-    history, warnings = memory_history(run_command, "/usr/bin/sadf", [str(tmp_path)], 1, TOTAL, tmpdir=str(scratch))
+    history, warnings = memory_history(
+        run_command, "/usr/bin/sadf", [str(tmp_path)], 1, TOTAL, tmpdir=lambda: str(scratch)
+    )
     assert calls == []
     assert history["files"] == []
     assert [warning for warning in warnings if warning.startswith("cannot decompress %s: " % (tmp_path / "sa01.xz"))]
